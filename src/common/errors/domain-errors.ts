@@ -1,0 +1,94 @@
+/**
+ * Every outcome the API can refuse with, each carrying the status and the exact Korean message of the spec.
+ * One exception filter turns them into `{ statusCode, message }`; nothing else decides a status.
+ */
+export abstract class DomainError extends Error {
+  abstract readonly status: number;
+  /** Headers that belong to this outcome (e.g. Retry-After). */
+  readonly headers: Record<string, string> = {};
+}
+
+export class InvalidInputError extends DomainError {
+  readonly status = 400;
+}
+
+export class EventNotFoundError extends DomainError {
+  readonly status = 404;
+  constructor() {
+    super('존재하지 않는 이벤트입니다.');
+  }
+}
+
+export class EventKeyTakenError extends DomainError {
+  readonly status = 409;
+  constructor() {
+    super('이미 존재하는 이벤트입니다.');
+  }
+}
+
+export class OutsideEventPeriodError extends DomainError {
+  readonly status = 400;
+  constructor() {
+    super('이벤트 기간이 아닙니다.');
+  }
+}
+
+export class EventSwitchedOffError extends DomainError {
+  readonly status = 400;
+  constructor() {
+    super('현재 발급이 중단된 이벤트입니다.');
+  }
+}
+
+export class SoldOutError extends DomainError {
+  readonly status = 409;
+  constructor() {
+    super('티켓이 모두 소진되었습니다.');
+  }
+}
+
+export class DailyLimitReachedError extends DomainError {
+  readonly status = 409;
+  constructor() {
+    super('오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.');
+  }
+}
+
+export class IdempotencyKeyMalformedError extends DomainError {
+  readonly status = 400;
+  constructor() {
+    super('Idempotency-Key 헤더는 1~255자의 출력 가능한 ASCII 문자여야 합니다.');
+  }
+}
+
+export class IdempotencyKeyReusedError extends DomainError {
+  readonly status = 422;
+  constructor() {
+    super('이 Idempotency-Key는 다른 요청에 이미 사용되었습니다. 새 키로 요청해주세요.');
+  }
+}
+
+export class IdempotencyKeyInFlightError extends DomainError {
+  readonly status = 409;
+  constructor(retryAfterSeconds: number) {
+    super('같은 Idempotency-Key의 요청이 아직 처리 중입니다. 잠시 후 다시 시도해주세요.');
+    this.headers['retry-after'] = String(retryAfterSeconds);
+  }
+}
+
+export class TooManyRequestsError extends DomainError {
+  readonly status = 429;
+  constructor(retryAfterSeconds: number) {
+    super('요청이 너무 많습니다. 잠시 후 다시 시도해주세요.');
+    this.headers['retry-after'] = String(retryAfterSeconds);
+  }
+}
+
+/** The database is unreachable, or contention outlasted the retry budget: the client may retry. */
+export class ServiceUnavailableError extends DomainError {
+  readonly status = 503;
+  constructor(retryAfterSeconds = 1) {
+    super('일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해주세요.');
+    this.headers['retry-after'] = String(retryAfterSeconds);
+  }
+}

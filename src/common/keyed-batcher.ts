@@ -1,0 +1,71 @@
+interface Pending<Item, Result> {
+  item: Item;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface KeyedBatcherOptions {
+  /** Most items handed to one `processBatch` call. */
+  maxBatch: number;
+  /** Most items waiting across all keys; past it `submit` fails fast with `overflowError()`. */
+  maxQueued: number;
+  overflowError: () => Error;
+}
+
+/**
+ * Coalesces concurrent work per key: while one batch for a key is being processed, new arrivals for that key
+ * queue up and go together in the next batch, in arrival order. An idle key is processed at once (a batch of
+ * one), so coalescing costs no latency; under a surge it turns N transactions into N / batch-size.
+ */
+export class KeyedBatcher<Item, Result> {
+  private readonly queues = new Map<string, Array<Pending<Item, Result>>>();
+  private readonly drains = new Map<string, Promise<void>>();
+  private queued = 0;
+
+  constructor(
+    private readonly processBatch: (key: string, items: Item[]) => Promise<Result[]>,
+    private readonly options: KeyedBatcherOptions,
+  ) {}
+
+  submit(key: string, item: Item): Promise<Result> {
+    if (this.queued >= this.options.maxQueued) return Promise.reject(this.options.overflowError());
+    return new Promise<Result>((resolve, reject) => {
+      const queue = this.queues.get(key) ?? [];
+      queue.push({ item, resolve, reject });
+      this.queues.set(key, queue);
+      this.queued += 1;
+      if (!this.drains.has(key)) {
+        this.drains.set(
+          key,
+          this.drain(key).finally(() => this.drains.delete(key)),
+        );
+      }
+    });
+  }
+
+  /** Resolves when every batch submitted so far has been processed. */
+  async idle(): Promise<void> {
+    while (this.drains.size > 0) await Promise.all(this.drains.values());
+  }
+
+  private async drain(key: string): Promise<void> {
+    for (;;) {
+      const queue = this.queues.get(key);
+      if (!queue || queue.length === 0) {
+        this.queues.delete(key);
+        return;
+      }
+      const batch = queue.splice(0, this.options.maxBatch);
+      this.queued -= batch.length;
+      try {
+        const results = await this.processBatch(
+          key,
+          batch.map((pending) => pending.item),
+        );
+        batch.forEach((pending, index) => pending.resolve(results[index]));
+      } catch (error) {
+        batch.forEach((pending) => pending.reject(error));
+      }
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import * as Joi from 'joi';
+
+/** Every setting of the service, validated once at start-up. Names and defaults are documented in README.md. */
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  trustProxy: boolean;
+  bodyLimitBytes: number;
+  logLevel: string;
+  shutdownGraceMs: number;
+  database: {
+    /** Unset means: start an embedded PostgreSQL (see database/embedded-postgres.ts). */
+    url: string | undefined;
+    embeddedDir: string;
+    embeddedPort: number;
+    poolMin: number;
+    poolMax: number;
+    acquireTimeoutMs: number;
+    statementTimeoutMs: number;
+    migrateOnStart: boolean;
+  };
+  issuance: {
+    txMaxAttempts: number;
+    txRetryBaseMs: number;
+    batchMax: number;
+    queueMax: number;
+  };
+  idempotency: {
+    ttlSeconds: number;
+    lockTimeoutSeconds: number;
+    purgeIntervalSeconds: number;
+    purgeBatchSize: number;
+  };
+  throttle: {
+    ipLimit: number;
+    ipTtlMs: number;
+    userLimit: number;
+    userTtlMs: number;
+    redisUrl: string | undefined;
+  };
+}
+
+const schema = Joi.object({
+  NODE_ENV: Joi.string().valid('development', 'production', 'test').default('development'),
+  HOST: Joi.string().default('0.0.0.0'),
+  PORT: Joi.number().port().default(3000),
+  TRUST_PROXY: Joi.boolean().default(false),
+  BODY_LIMIT_BYTES: Joi.number().integer().min(256).default(16 * 1024),
+  LOG_LEVEL: Joi.string()
+    .valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')
+    .default('info'),
+  SHUTDOWN_GRACE_MS: Joi.number().integer().min(0).default(10_000),
+
+  DATABASE_URL: Joi.string()
+    .uri({ scheme: ['postgres', 'postgresql'] })
+    .optional(),
+  EMBEDDED_PG_DIR: Joi.string().default('.data/postgres'),
+  EMBEDDED_PG_PORT: Joi.number().port().default(54329),
+  DB_POOL_MIN: Joi.number().integer().min(0).default(2),
+  DB_POOL_MAX: Joi.number().integer().min(1).default(20),
+  DB_ACQUIRE_TIMEOUT_MS: Joi.number().integer().min(100).default(3_000),
+  DB_STATEMENT_TIMEOUT_MS: Joi.number().integer().min(100).default(5_000),
+  MIGRATE_ON_START: Joi.boolean().default(true),
+
+  ISSUE_TX_MAX_ATTEMPTS: Joi.number().integer().min(1).max(50).default(8),
+  ISSUE_TX_RETRY_BASE_MS: Joi.number().integer().min(0).default(4),
+  ISSUE_BATCH_MAX: Joi.number().integer().min(1).max(5_000).default(500),
+  ISSUE_QUEUE_MAX: Joi.number().integer().min(1).default(20_000),
+
+  IDEMPOTENCY_TTL_SECONDS: Joi.number().integer().min(1).default(24 * 60 * 60),
+  IDEMPOTENCY_LOCK_TIMEOUT_SECONDS: Joi.number().integer().min(1).default(30),
+  IDEMPOTENCY_PURGE_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
+  IDEMPOTENCY_PURGE_BATCH_SIZE: Joi.number().integer().min(1).default(1_000),
+
+  THROTTLE_IP_LIMIT: Joi.number().integer().min(1).default(100),
+  THROTTLE_IP_TTL_MS: Joi.number().integer().min(1).default(1_000),
+  THROTTLE_USER_LIMIT: Joi.number().integer().min(1).default(10),
+  THROTTLE_USER_TTL_MS: Joi.number().integer().min(1).default(10_000),
+  REDIS_URL: Joi.string()
+    .uri({ scheme: ['redis', 'rediss'] })
+    .optional(),
+})
+  .custom((env: Record<string, number>, helpers) =>
+    env.DB_POOL_MIN > env.DB_POOL_MAX
+      ? helpers.message({ custom: 'DB_POOL_MIN must not exceed DB_POOL_MAX' })
+      : env,
+  )
+  .unknown(true);
+
+/** Validates the environment; throws an error naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const { value, error } = schema.validate(env, { abortEarly: false, convert: true });
+  if (error) {
+    throw new Error(`Invalid configuration: ${error.details.map((d) => d.message).join('; ')}`);
+  }
+  const v = value as Record<string, never>;
+  return {
+    nodeEnv: v.NODE_ENV,
+    host: v.HOST,
+    port: v.PORT,
+    trustProxy: v.TRUST_PROXY,
+    bodyLimitBytes: v.BODY_LIMIT_BYTES,
+    logLevel: v.LOG_LEVEL,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    database: {
+      url: v.DATABASE_URL,
+      embeddedDir: v.EMBEDDED_PG_DIR,
+      embeddedPort: v.EMBEDDED_PG_PORT,
+      poolMin: v.DB_POOL_MIN,
+      poolMax: v.DB_POOL_MAX,
+      acquireTimeoutMs: v.DB_ACQUIRE_TIMEOUT_MS,
+      statementTimeoutMs: v.DB_STATEMENT_TIMEOUT_MS,
+      migrateOnStart: v.MIGRATE_ON_START,
+    },
+    issuance: {
+      txMaxAttempts: v.ISSUE_TX_MAX_ATTEMPTS,
+      txRetryBaseMs: v.ISSUE_TX_RETRY_BASE_MS,
+      batchMax: v.ISSUE_BATCH_MAX,
+      queueMax: v.ISSUE_QUEUE_MAX,
+    },
+    idempotency: {
+      ttlSeconds: v.IDEMPOTENCY_TTL_SECONDS,
+      lockTimeoutSeconds: v.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS,
+      purgeIntervalSeconds: v.IDEMPOTENCY_PURGE_INTERVAL_SECONDS,
+      purgeBatchSize: v.IDEMPOTENCY_PURGE_BATCH_SIZE,
+    },
+    throttle: {
+      ipLimit: v.THROTTLE_IP_LIMIT,
+      ipTtlMs: v.THROTTLE_IP_TTL_MS,
+      userLimit: v.THROTTLE_USER_LIMIT,
+      userTtlMs: v.THROTTLE_USER_TTL_MS,
+      redisUrl: v.REDIS_URL,
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/** SQLSTATE codes the service reacts to. */
+export const UNIQUE_VIOLATION = '23505';
+const SERIALIZATION_FAILURE = '40001';
+const DEADLOCK_DETECTED = '40P01';
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EPIPE',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '57014', // query_canceled (statement_timeout)
+  '53300', // too_many_connections
+]);
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  return (
+    codeOf(error) === UNIQUE_VIOLATION &&
+    (constraint === undefined || (error as { constraint?: string }).constraint === constraint)
+  );
+}
+
+/** A transaction that lost a race and may simply be run again. */
+export function isRetryableTransactionError(error: unknown): boolean {
+  const code = codeOf(error);
+  return code === SERIALIZATION_FAILURE || code === DEADLOCK_DETECTED;
+}
+
+/** The database cannot be reached or is shedding us: a 503, not a 500. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = codeOf(error);
+  if (code !== undefined && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'))) {
+    return true;
+  }
+  const message = error instanceof Error ? error.message : '';
+  return (
+    error instanceof Error &&
+    (error.name === 'KnexTimeoutError' ||
+      /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/.test(
+        message,
+      ))
+  );
+}

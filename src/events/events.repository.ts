@@ -1,0 +1,60 @@
+import { Injectable } from '@nestjs/common';
+import type { Knex } from 'knex';
+import { EventKeyTakenError } from '../common/errors/domain-errors';
+import { truncateToSecond } from '../common/time';
+import { isUniqueViolation } from '../database/pg-errors';
+import { EventModel } from './event.model';
+import type { CreateEventInput } from './event.schemas';
+
+/** Data access for events and their per-KST-day counts. Every method works on the connection or transaction it is given. */
+@Injectable()
+export class EventsRepository {
+  async insert(db: Knex, input: CreateEventInput, createdAt: Date): Promise<EventModel> {
+    try {
+      return await EventModel.query(db)
+        .insert({ ...input, issuedCount: 0, isActive: true, createdAt })
+        .returning('*');
+    } catch (error) {
+      if (isUniqueViolation(error, 'events_event_key_unique')) throw new EventKeyTakenError();
+      throw error;
+    }
+  }
+
+  async findByKey(db: Knex, eventKey: string): Promise<EventModel | undefined> {
+    return EventModel.query(db).findOne({ eventKey });
+  }
+
+  /** Events inside their period and switched on at `now`. */
+  async listOpenAt(db: Knex, now: Date): Promise<EventModel[]> {
+    return EventModel.query(db)
+      .where('isActive', true)
+      .where('startAt', '<=', truncateToSecond(now))
+      .where('endAt', '>=', truncateToSecond(now))
+      .orderBy('startAt')
+      .orderBy('id');
+  }
+
+  async setActive(db: Knex, eventKey: string, isActive: boolean): Promise<EventModel | undefined> {
+    const [event] = await EventModel.query(db).patch({ isActive }).where({ eventKey }).returning('*');
+    return event;
+  }
+
+  /** Tickets issued on `day` (KST) per event id; events with none are absent. */
+  async issuedOnDay(db: Knex, eventIds: number[], day: string): Promise<Map<number, number>> {
+    if (eventIds.length === 0) return new Map();
+    const rows: Array<{ eventId: number; issuedCount: number }> = await db('eventDailyCounts')
+      .select('eventId', 'issuedCount')
+      .whereIn('eventId', eventIds)
+      .where('kstDay', day);
+    return new Map(rows.map((row) => [row.eventId, row.issuedCount]));
+  }
+
+  /** Adds `count` newly issued tickets to the event's totals, for the whole event and for `day`. */
+  async addIssued(db: Knex, event: EventModel, day: string, count: number): Promise<void> {
+    await db('events').where('id', event.id).increment('issuedCount', count);
+    await db('eventDailyCounts')
+      .insert({ eventId: event.id, kstDay: day, issuedCount: count, dailyLimit: event.dailyLimit })
+      .onConflict(['eventId', 'kstDay'])
+      .merge({ issuedCount: db.raw('?? + ?', ['event_daily_counts.issued_count', count]) });
+  }
+}

@@ -1,0 +1,63 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Knex } from 'knex';
+import { Clock } from '../clock/clock';
+import { EventNotFoundError } from '../common/errors/domain-errors';
+import { kstDay, truncateToSecond } from '../common/time';
+import { KNEX } from '../database/database.module';
+import { IdempotencyRepository } from '../idempotency/idempotency.repository';
+import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
+import type { EventModel } from './event.model';
+import type { CreateEventInput } from './event.schemas';
+import { CreatedEventView, EventView, toCreatedEventView, toEventView } from './event.views';
+import { EventsRepository } from './events.repository';
+
+/** The event use cases: create, read, list the running ones, switch issuing on or off. */
+@Injectable()
+export class EventsService {
+  constructor(
+    @Inject(KNEX) private readonly knex: Knex,
+    private readonly clock: Clock,
+    private readonly events: EventsRepository,
+    private readonly idempotency: IdempotencyRepository,
+  ) {}
+
+  /** Creates the event; with an Idempotency-Key its answer is stored in the same transaction. */
+  async createEvent(input: CreateEventInput, claim?: IdempotencyClaim): Promise<CreatedEventView> {
+    const createdAt = truncateToSecond(this.clock.now());
+    const view = await this.knex.transaction(async (trx) => {
+      const created = toCreatedEventView(await this.events.insert(trx, input, createdAt));
+      if (claim) await this.idempotency.complete(trx, claim, { status: 201, body: created });
+      return created;
+    });
+    if (claim) claim.stored = true;
+    return view;
+  }
+
+  async getEvent(eventKey: string): Promise<EventView> {
+    const event = await this.events.findByKey(this.knex, eventKey);
+    if (!event) throw new EventNotFoundError();
+    const [view] = await this.withTodayCounts([event]);
+    return view;
+  }
+
+  async listRunningEvents(): Promise<EventView[]> {
+    return this.withTodayCounts(await this.events.listOpenAt(this.knex, this.clock.now()));
+  }
+
+  async setEventActive(eventKey: string, isActive: boolean): Promise<EventView> {
+    const event = await this.events.setActive(this.knex, eventKey, isActive);
+    if (!event) throw new EventNotFoundError();
+    const [view] = await this.withTodayCounts([event]);
+    return view;
+  }
+
+  private async withTodayCounts(events: EventModel[]): Promise<EventView[]> {
+    const now = this.clock.now();
+    const today = await this.events.issuedOnDay(
+      this.knex,
+      events.map((event) => event.id),
+      kstDay(now),
+    );
+    return events.map((event) => toEventView(event, today.get(event.id) ?? 0, now));
+  }
+}

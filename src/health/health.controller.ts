@@ -1,0 +1,45 @@
+import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { SkipThrottle } from '@nestjs/throttler';
+import type { FastifyReply } from 'fastify';
+import { DatabaseHealthIndicator } from './database.health';
+import { ShutdownState } from './shutdown-state';
+
+@SkipThrottle()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly database: DatabaseHealthIndicator,
+    private readonly shutdown: ShutdownState,
+  ) {}
+
+  /** The process is up and its event loop turns. */
+  @Get('live')
+  live() {
+    return { status: 'ok' };
+  }
+
+  /** Ready for traffic: database reachable, migrations applied, pool not exhausted, not shutting down. */
+  @Get('ready')
+  async ready(@Res({ passthrough: true }) reply: FastifyReply) {
+    try {
+      return await this.health.check([
+        () => {
+          const lifecycle = this.indicators.check('lifecycle');
+          return this.shutdown.shuttingDown ? lifecycle.down({ reason: 'shutting down' }) : lifecycle.up();
+        },
+        () => this.database.check('database'),
+      ]);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      void reply.status(503);
+      return {
+        statusCode: 503,
+        message: '서비스가 아직 요청을 받을 준비가 되지 않았습니다.',
+        ...(error.getResponse() as object),
+      };
+    }
+  }
+}

@@ -1,0 +1,11 @@
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+
+/** Flips first when the app starts to close, so readiness turns 503 while requests still finish. */
+@Injectable()
+export class ShutdownState implements OnModuleDestroy {
+  shuttingDown = false;
+
+  onModuleDestroy(): void {
+    this.shuttingDown = true;
+  }
+}

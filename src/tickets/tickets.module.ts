@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { EventsModule } from '../events/events.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
+import { TicketIssuanceService } from './ticket-issuance.service';
+import { TicketsController } from './tickets.controller';
+import { TicketsRepository } from './tickets.repository';
+import { TicketsService } from './tickets.service';
+
+@Module({
+  imports: [EventsModule, IdempotencyModule],
+  controllers: [TicketsController],
+  providers: [TicketIssuanceService, TicketsService, TicketsRepository],
+  exports: [TicketIssuanceService],
+})
+export class TicketsModule {}
