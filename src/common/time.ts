@@ -1,7 +1,31 @@
 const KST_OFFSET_MS = 9 * 60 * 60 * 1000;
 
 /** ISO-8601 with a zone (Z or ±hh:mm); seconds and fractions optional. */
-export const ZONED_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const ZONED_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Parses a timestamp that carries its zone; undefined for anything else, including impossible calendar
+ * values (`2026-02-30`, `24:00`) that `Date` would silently roll over.
+ */
+export function parseZonedTimestamp(text: string): Date | undefined {
+  const match = ZONED_TIMESTAMP.exec(text);
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second = '0', offsetHours = '0', offsetMinutes = '0'] =
+    match.slice(1).map((part) => part ?? undefined);
+  const valid =
+    Number(month) >= 1 &&
+    Number(month) <= 12 &&
+    Number(day) >= 1 &&
+    Number(day) <= new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate() &&
+    Number(hour) <= 23 &&
+    Number(minute) <= 59 &&
+    Number(second) <= 59 &&
+    Number(offsetHours) <= 14 &&
+    Number(offsetMinutes) <= 59;
+  const date = new Date(text);
+  return valid && !Number.isNaN(date.getTime()) ? date : undefined;
+}
 
 /** The wire format: UTC, whole seconds, trailing Z — `2026-01-15T10:00:00Z`. */
 export function toWireTimestamp(date: Date): string {

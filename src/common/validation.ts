@@ -1,6 +1,6 @@
 import * as Joi from 'joi';
 import { InvalidInputError } from './errors/domain-errors';
-import { ZONED_TIMESTAMP, truncateToSecond } from './time';
+import { parseZonedTimestamp, truncateToSecond } from './time';
 
 /** Korean messages naming the offending field; `{#label}` is the field's path (e.g. `userId`). */
 const KOREAN_MESSAGES: Joi.LanguageMessages = {
@@ -35,24 +35,20 @@ export const positiveId = () => Joi.number().strict().integer().min(1).max(Numbe
 /** A timestamp that must carry its zone; truncated to whole seconds, the precision of the wire format. */
 export const zonedTimestamp = () =>
   Joi.any().custom((value: unknown, helpers) => {
-    if (typeof value !== 'string' || !ZONED_TIMESTAMP.test(value)) {
-      return helpers.error('timestamp.zoned');
-    }
-    const date = new Date(value);
-    if (Number.isNaN(date.getTime())) return helpers.error('timestamp.zoned');
-    return truncateToSecond(date);
+    const date = typeof value === 'string' ? parseZonedTimestamp(value) : undefined;
+    return date ? truncateToSecond(date) : helpers.error('timestamp.zoned');
   });
 
 /** Validates `value` against `schema`, returning the converted value or throwing a 400 in the spec's shape. */
 export function validate<T>(schema: Joi.Schema<T>, value: unknown): T {
-  const { value: converted, error } = schema.validate(value, {
+  const result = schema.validate(value, {
     abortEarly: true,
     convert: true,
     messages: KOREAN_MESSAGES,
     errors: { wrap: { label: false } },
   });
-  if (error) throw new InvalidInputError(error.details[0].message);
-  return converted;
+  if (result.error) throw new InvalidInputError(result.error.details[0].message);
+  return result.value;
 }
 
 /** A positive integer id in a path segment (`/users/42/tickets`), returned as a number. */

@@ -46,7 +46,10 @@ const schema = Joi.object({
   HOST: Joi.string().default('0.0.0.0'),
   PORT: Joi.number().port().default(3000),
   TRUST_PROXY: Joi.boolean().default(false),
-  BODY_LIMIT_BYTES: Joi.number().integer().min(256).default(16 * 1024),
+  BODY_LIMIT_BYTES: Joi.number()
+    .integer()
+    .min(256)
+    .default(16 * 1024),
   LOG_LEVEL: Joi.string()
     .valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')
     .default('info'),
@@ -68,7 +71,10 @@ const schema = Joi.object({
   ISSUE_BATCH_MAX: Joi.number().integer().min(1).max(5_000).default(500),
   ISSUE_QUEUE_MAX: Joi.number().integer().min(1).default(20_000),
 
-  IDEMPOTENCY_TTL_SECONDS: Joi.number().integer().min(1).default(24 * 60 * 60),
+  IDEMPOTENCY_TTL_SECONDS: Joi.number()
+    .integer()
+    .min(1)
+    .default(24 * 60 * 60),
   IDEMPOTENCY_LOCK_TIMEOUT_SECONDS: Joi.number().integer().min(1).default(30),
   IDEMPOTENCY_PURGE_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
   IDEMPOTENCY_PURGE_BATCH_SIZE: Joi.number().integer().min(1).default(1_000),
@@ -90,11 +96,15 @@ const schema = Joi.object({
 
 /** Validates the environment; throws an error naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const { value, error } = schema.validate(env, { abortEarly: false, convert: true });
-  if (error) {
-    throw new Error(`Invalid configuration: ${error.details.map((d) => d.message).join('; ')}`);
+  const result: Joi.ValidationResult<Record<string, never>> = schema.validate(env, {
+    abortEarly: false,
+    convert: true,
+  });
+  if (result.error) {
+    const problems = result.error.details.map((detail) => detail.message).join('; ');
+    throw new Error(`Invalid configuration: ${problems}`);
   }
-  const v = value as Record<string, never>;
+  const v = result.value;
   return {
     nodeEnv: v.NODE_ENV,
     host: v.HOST,

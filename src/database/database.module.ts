@@ -1,9 +1,16 @@
-import { Global, Inject, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import {
+  Global,
+  Inject,
+  Logger,
+  Module,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import knexFactory, { Knex } from 'knex';
 import { Model } from 'objection';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
-import { buildKnexConfig } from './knex-config';
+import { applyMigrations, buildKnexConfig } from './knex-config';
 
 export const KNEX = Symbol('KNEX');
 
@@ -43,8 +50,8 @@ export class DatabaseModule implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     if (!this.config.database.migrateOnStart) return;
-    const [, applied] = await this.knex.migrate.latest();
-    if ((applied as string[]).length > 0) this.logger.log(`applied migrations: ${applied.join(', ')}`);
+    const applied = await applyMigrations(this.knex);
+    if (applied.length > 0) this.logger.log(`applied migrations: ${applied.join(', ')}`);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -41,3 +41,9 @@ export function buildKnexConfig(settings: KnexSettings): Knex.Config {
     ...knexSnakeCaseMappers(),
   };
 }
+
+/** Applies pending migrations; returns the names applied now. */
+export async function applyMigrations(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest()) as [number, string[]];
+  return applied;
+}

@@ -1,6 +1,6 @@
 import knexFactory from 'knex';
 import { loadConfig } from '../config/config';
-import { buildKnexConfig } from './knex-config';
+import { applyMigrations, buildKnexConfig } from './knex-config';
 
 /** `npm run migrate`: applies pending migrations to DATABASE_URL and exits. */
 async function main(): Promise<void> {
@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   if (!config.database.url) throw new Error('DATABASE_URL must be set for npm run migrate');
   const knex = knexFactory(buildKnexConfig({ url: config.database.url }));
   try {
-    const [, applied] = await knex.migrate.latest();
+    const applied = await applyMigrations(knex);
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
   } finally {
     await knex.destroy();

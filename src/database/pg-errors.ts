@@ -16,15 +16,28 @@ const CONNECTION_ERROR_CODES = new Set([
   '53300', // too_many_connections
 ]);
 
+interface PgErrorLike {
+  code?: unknown;
+  constraint?: unknown;
+  /** objection wraps driver errors (UniqueViolationError, DBError) and keeps the original here. */
+  nativeError?: PgErrorLike;
+}
+
+function driverError(error: unknown): PgErrorLike | undefined {
+  if (error === null || typeof error !== 'object') return undefined;
+  const candidate = error as PgErrorLike;
+  return candidate.nativeError ?? candidate;
+}
+
 function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = driverError(error)?.code;
   return typeof code === 'string' ? code : undefined;
 }
 
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
   return (
     codeOf(error) === UNIQUE_VIOLATION &&
-    (constraint === undefined || (error as { constraint?: string }).constraint === constraint)
+    (constraint === undefined || driverError(error)?.constraint === constraint)
   );
 }
 
@@ -40,10 +53,11 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (code !== undefined && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'))) {
     return true;
   }
-  const message = error instanceof Error ? error.message : '';
+  const original = driverError(error);
+  const message = original instanceof Error ? original.message : '';
   return (
-    error instanceof Error &&
-    (error.name === 'KnexTimeoutError' ||
+    original instanceof Error &&
+    (original.name === 'KnexTimeoutError' ||
       /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/.test(
         message,
       ))

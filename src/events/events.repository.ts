@@ -35,14 +35,17 @@ export class EventsRepository {
   }
 
   async setActive(db: Knex, eventKey: string, isActive: boolean): Promise<EventModel | undefined> {
-    const [event] = await EventModel.query(db).patch({ isActive }).where({ eventKey }).returning('*');
+    const [event] = await EventModel.query(db)
+      .patch({ isActive })
+      .where({ eventKey })
+      .returning('*');
     return event;
   }
 
   /** Tickets issued on `day` (KST) per event id; events with none are absent. */
   async issuedOnDay(db: Knex, eventIds: number[], day: string): Promise<Map<number, number>> {
     if (eventIds.length === 0) return new Map();
-    const rows: Array<{ eventId: number; issuedCount: number }> = await db('eventDailyCounts')
+    const rows = await db<{ eventId: number; issuedCount: number }>('eventDailyCounts')
       .select('eventId', 'issuedCount')
       .whereIn('eventId', eventIds)
       .where('kstDay', day);

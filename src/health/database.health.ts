@@ -26,7 +26,8 @@ export class DatabaseHealthIndicator {
     try {
       await this.knex.raw('SELECT 1');
       const [, pending] = (await this.knex.migrate.list()) as [unknown[], unknown[]];
-      if (pending.length > 0) return indicator.down({ reason: 'migrations pending', pending: pending.length });
+      if (pending.length > 0)
+        return indicator.down({ reason: 'migrations pending', pending: pending.length });
       if (poolState && poolState.waiting > poolState.max * 4) {
         return indicator.down({ reason: 'connection pool exhausted', pool: poolState });
       }

@@ -28,7 +28,9 @@ export class HealthController {
       return await this.health.check([
         () => {
           const lifecycle = this.indicators.check('lifecycle');
-          return this.shutdown.shuttingDown ? lifecycle.down({ reason: 'shutting down' }) : lifecycle.up();
+          return this.shutdown.shuttingDown
+            ? lifecycle.down({ reason: 'shutting down' })
+            : lifecycle.up();
         },
         () => this.database.check('database'),
       ]);

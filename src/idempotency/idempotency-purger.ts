@@ -52,7 +52,11 @@ export class IdempotencyPurger implements OnApplicationBootstrap, OnApplicationS
     const { purgeBatchSize } = this.config.idempotency;
     let total = 0;
     for (;;) {
-      const deleted = await this.repository.purgeExpired(this.knex, this.clock.now(), purgeBatchSize);
+      const deleted = await this.repository.purgeExpired(
+        this.knex,
+        this.clock.now(),
+        purgeBatchSize,
+      );
       total += deleted;
       if (deleted < purgeBatchSize) break;
     }

@@ -70,6 +70,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
 }
 
 function replay(reply: FastifyReply, response: StoredResponse): string {
-  void reply.status(response.status).headers(response.headers).header('idempotent-replayed', 'true');
+  void reply
+    .status(response.status)
+    .headers(response.headers)
+    .header('idempotent-replayed', 'true');
   return response.body;
 }

@@ -18,8 +18,7 @@ export interface ClaimTiming {
 }
 
 export type ClaimOutcome =
-  | { kind: 'claimed'; claim: IdempotencyClaim }
-  | { kind: 'existing'; record: IdempotencyKeyModel };
+  { kind: 'claimed'; claim: IdempotencyClaim } | { kind: 'existing'; record: IdempotencyKeyModel };
 
 /** A response to store: an object body is stored as its JSON text, exactly as it went out. */
 export interface ResponseToStore {
@@ -67,7 +66,8 @@ export class IdempotencyRepository {
                 AND k.request_hash = excluded.request_hash)`,
         { key, token, ...fingerprint, ...timing },
       );
-      if (claimed.rowCount === 1) return { kind: 'claimed', claim: new IdempotencyClaim(key, token) };
+      if (claimed.rowCount === 1)
+        return { kind: 'claimed', claim: new IdempotencyClaim(key, token) };
       const record = await IdempotencyKeyModel.query(db).findById(key);
       // Purged between the two statements: claim again.
       if (record) return { kind: 'existing', record };

@@ -11,14 +11,17 @@ import {
 } from '../common/errors/domain-errors';
 import { KNEX } from '../database/database.module';
 import type { IdempotencyClaim, StoredResponse } from './idempotency-claim';
-import { IdempotencyRepository, RequestFingerprint, ResponseToStore } from './idempotency.repository';
+import {
+  IdempotencyRepository,
+  RequestFingerprint,
+  ResponseToStore,
+} from './idempotency.repository';
 
 /** 1–255 printable ASCII characters (IETF httpapi Idempotency-Key draft; the spec's bounds). */
 const VALID_KEY = /^[\x20-\x7e]{1,255}$/;
 
 export type BeginOutcome =
-  | { kind: 'proceed'; claim: IdempotencyClaim }
-  | { kind: 'replay'; response: StoredResponse };
+  { kind: 'proceed'; claim: IdempotencyClaim } | { kind: 'replay'; response: StoredResponse };
 
 /**
  * The Idempotency-Key rules in one place: claim on first arrival, replay a completed answer, refuse a key

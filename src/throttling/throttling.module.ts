@@ -64,8 +64,7 @@ export class ThrottlingModule {}
 
 function isPerUserThrottled(context: ExecutionContext): boolean {
   const body = context.switchToHttp().getRequest<{ body?: unknown }>().body as
-    | { userId?: unknown }
-    | undefined;
+    { userId?: unknown } | undefined;
   return (
     Reflect.getMetadata(PER_USER, context.getHandler()) === true &&
     Number.isSafeInteger(body?.userId)

@@ -151,5 +151,7 @@ function toAnswer(decision: IssuanceDecision, eventKey: string): IssueTicketAnsw
 }
 
 function responseOf(answer: IssueTicketAnswer) {
-  return 'error' in answer ? toErrorResponse(answer.error) : { status: answer.status, body: answer.body };
+  return 'error' in answer
+    ? toErrorResponse(answer.error)
+    : { status: answer.status, body: answer.body };
 }

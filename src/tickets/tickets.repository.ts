@@ -20,11 +20,19 @@ export class TicketsRepository {
       .where('eventId', eventId)
       .whereIn('userId', userIds);
     return new Map(
-      rows.map((row) => [row.userId, { ticketId: row.id, userId: row.userId, issuedAt: row.issuedAt }]),
+      rows.map((row) => [
+        row.userId,
+        { ticketId: row.id, userId: row.userId, issuedAt: row.issuedAt },
+      ]),
     );
   }
 
-  async insertMany(db: Knex, eventId: number, kstDay: string, tickets: HeldTicket[]): Promise<void> {
+  async insertMany(
+    db: Knex,
+    eventId: number,
+    kstDay: string,
+    tickets: HeldTicket[],
+  ): Promise<void> {
     if (tickets.length === 0) return;
     try {
       await db('tickets').insert(

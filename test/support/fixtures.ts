@@ -1,0 +1,35 @@
+import request from 'supertest';
+
+let sequence = 0;
+
+/** A valid POST /events body; the period spans the test clock's default day unless overridden. */
+export function eventBody(
+  overrides: Record<string, unknown> = {},
+): { eventKey: string } & Record<string, unknown> {
+  sequence += 1;
+  return {
+    eventKey: `event-${process.pid}-${sequence}`,
+    name: '골든 티켓 이벤트',
+    totalQuantity: 100,
+    dailyLimit: null,
+    startAt: '2026-03-01T00:00:00Z',
+    endAt: '2026-03-31T23:59:59Z',
+    ...overrides,
+  };
+}
+
+export async function createEvent(url: string, overrides: Record<string, unknown> = {}) {
+  const body = eventBody(overrides);
+  const response = await request(url).post('/events').send(body).expect(201);
+  return response.body as { eventKey: string } & Record<string, unknown>;
+}
+
+export function issue(url: string, eventKey: string, userId: unknown, key?: string) {
+  const call = request(url).post(`/events/${eventKey}/tickets`).send({ userId });
+  return key === undefined ? call : call.set('Idempotency-Key', key);
+}
+
+/** Resolves when every promise has settled, failing on the first rejection (all requests still run). */
+export async function all<T>(promises: Array<Promise<T>>): Promise<T[]> {
+  return Promise.all(promises);
+}

@@ -1,0 +1,5 @@
+export default async function globalTeardown(): Promise<void> {
+  const embedded = (globalThis as { embeddedPostgres?: { stop(): Promise<void> } })
+    .embeddedPostgres;
+  await embedded?.stop();
+}

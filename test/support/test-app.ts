@@ -1,0 +1,75 @@
+import { Test } from '@nestjs/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Knex } from 'knex';
+import { AppModule } from '../../src/app.module';
+import { createFastifyAdapter, prepareApp } from '../../src/app.setup';
+import { Clock } from '../../src/clock/clock';
+import { AppConfig, loadConfig } from '../../src/config/config';
+import { APP_CONFIG } from '../../src/config/config.module';
+import { FakeClock } from './fake-clock';
+import { connect, createTestDatabase } from './test-database';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  /** Base URL of the listening server, for supertest and real concurrent requests. */
+  url: string;
+  databaseUrl: string;
+  /** A separate connection to the app's database, to check what really got stored. */
+  db: Knex;
+  clock: FakeClock;
+  config: AppConfig;
+  /** Closes the app (and, with `keepDatabase: false`, drops its database). */
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  /** Environment variables on top of the test defaults. */
+  env?: Record<string, string>;
+  now?: string;
+  /** Reuse the database of another TestApp (two instances on one database). */
+  databaseUrl?: string;
+}
+
+/** Boots the real AppModule in-process on Fastify against a fresh real PostgreSQL database. */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const database = options.databaseUrl ? undefined : await createTestDatabase();
+  const databaseUrl = options.databaseUrl ?? database!.url;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: databaseUrl,
+    DB_POOL_MIN: '0',
+    THROTTLE_IP_LIMIT: '1000000',
+    THROTTLE_USER_LIMIT: '1000000',
+    ...options.env,
+  });
+  const clock = new FakeClock(options.now ?? '2026-03-01T12:00:00Z');
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+    .overrideProvider(APP_CONFIG)
+    .useValue(config)
+    .overrideProvider(Clock)
+    .useValue(clock)
+    .compile();
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(
+    createFastifyAdapter(config),
+    {
+      bufferLogs: true,
+    },
+  );
+  await prepareApp(app);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const db = connect(databaseUrl);
+  return {
+    app,
+    url: await app.getUrl(),
+    databaseUrl,
+    db,
+    clock,
+    config,
+    close: async () => {
+      await app.close();
+      await db.destroy();
+      await database?.drop();
+    },
+  };
+}

@@ -1,0 +1,126 @@
+import request from 'supertest';
+import { startTestApp, TestApp } from './support/test-app';
+import { createEvent, eventBody } from './support/fixtures';
+import { snapshotDatabase } from './support/snapshot';
+
+/** Bad input of every kind: a 400 in the spec's shape that names the problem, and no change in the database. */
+describe('bad input', () => {
+  let t: TestApp;
+  let eventKey: string;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    eventKey = (await createEvent(t.url)).eventKey;
+  });
+  afterAll(() => t.close());
+
+  async function expect400(call: () => request.Test, mentions: string) {
+    const before = await snapshotDatabase(t.db);
+    const response = await call();
+    expect(response.status).toBe(400);
+    expect(Object.keys(response.body as object).sort()).toEqual(['message', 'statusCode']);
+    expect(response.body.statusCode).toBe(400);
+    expect(response.body.message).toContain(mentions);
+    expect(await snapshotDatabase(t.db)).toEqual(before);
+  }
+
+  const post = (path: string, body: unknown) =>
+    request(t.url)
+      .post(path)
+      .send(body as object);
+
+  describe('POST /events', () => {
+    it.each([
+      ['eventKey', { eventKey: undefined }],
+      ['eventKey', { eventKey: '' }],
+      ['eventKey', { eventKey: 'has space' }],
+      ['eventKey', { eventKey: 'k'.repeat(101) }],
+      ['eventKey', { eventKey: 12 }],
+      ['name', { name: '' }],
+      ['name', { name: 'n'.repeat(201) }],
+      ['name', { name: undefined }],
+      ['totalQuantity', { totalQuantity: 0 }],
+      ['totalQuantity', { totalQuantity: 1.5 }],
+      ['totalQuantity', { totalQuantity: '10' }],
+      ['totalQuantity', { totalQuantity: undefined }],
+      ['dailyLimit', { dailyLimit: 0 }],
+      ['dailyLimit', { dailyLimit: 'x' }],
+      ['startAt', { startAt: '2026-03-01T00:00:00' }],
+      ['startAt', { startAt: '2026-03-01' }],
+      ['startAt', { startAt: 'tomorrow' }],
+      ['startAt', { startAt: 1_700_000_000 }],
+      ['endAt', { endAt: '2026-02-30T00:00:00Z' }],
+      ['endAt', { endAt: undefined }],
+      ['startAt', { startAt: '2026-03-31T23:59:59Z' }],
+      ['startAt', { startAt: '2026-04-01T00:00:00Z' }],
+      ['extra', { extra: true }],
+    ])('%s: %j', async (field, overrides) => {
+      const body = { ...eventBody(), ...overrides };
+      await expect400(() => post('/events', body), field);
+    });
+
+    it('a body that is not an object', async () => {
+      await expect400(() => post('/events', [1, 2]), 'JSON 객체');
+    });
+  });
+
+  describe('POST /events/:eventKey/tickets', () => {
+    it.each([
+      ['userId', {}],
+      ['userId', { userId: 0 }],
+      ['userId', { userId: -3 }],
+      ['userId', { userId: 1.5 }],
+      ['userId', { userId: '1' }],
+      ['userId', { userId: null }],
+      ['userId', { userId: 2 ** 53 }],
+      ['userId', { userId: true }],
+      ['extra', { userId: 1, extra: 1 }],
+    ])('%s: %j', async (field, body) => {
+      await expect400(() => post(`/events/${eventKey}/tickets`, body), field);
+    });
+
+    it('an eventKey that is not a slug', async () => {
+      await expect400(() => post('/events/bad.key/tickets', { userId: 1 }), 'eventKey');
+    });
+
+    it('malformed JSON', async () => {
+      await expect400(
+        () =>
+          request(t.url)
+            .post(`/events/${eventKey}/tickets`)
+            .set('content-type', 'application/json')
+            .send('{"userId": 1'),
+        'JSON',
+      );
+    });
+
+    it('an empty JSON body', async () => {
+      await expect400(
+        () =>
+          request(t.url)
+            .post(`/events/${eventKey}/tickets`)
+            .set('content-type', 'application/json')
+            .send(''),
+        '비어',
+      );
+    });
+  });
+
+  describe('GET /users/:userId/tickets', () => {
+    it.each(['abc', '0', '-1', '1.5', '99999999999999999999'])('%s', async (userId) => {
+      await expect400(() => request(t.url).get(`/users/${userId}/tickets`), 'userId');
+    });
+  });
+
+  describe('PATCH /events/:eventKey', () => {
+    it.each([{}, { isActive: 'false' }, { isActive: 0 }, { isActive: false, name: 'x' }])(
+      '%j',
+      async (body) => {
+        await expect400(
+          () => request(t.url).patch(`/events/${eventKey}`).send(body),
+          Object.keys(body).find((k) => k !== 'isActive') ?? 'isActive',
+        );
+      },
+    );
+  });
+});
