@@ -13,6 +13,7 @@ const CONNECTION_ERROR_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
   '57014', // query_canceled (statement_timeout)
+  '55P03', // lock_not_available (lock_timeout)
   '53300', // too_many_connections
 ]);
 

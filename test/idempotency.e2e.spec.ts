@@ -1,0 +1,281 @@
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { hashBody } from '../src/idempotency/idempotency.service';
+import { startTestApp, TestApp } from './support/test-app';
+import { createEvent, eventBody, issue } from './support/fixtures';
+import { snapshotDatabase } from './support/snapshot';
+
+const key = () => `key-${randomUUID()}`;
+
+/** What a replay must reproduce: status, body bytes and the stored headers. */
+function essence(response: request.Response) {
+  return {
+    status: response.status,
+    text: response.text,
+    contentType: response.headers['content-type'],
+    retryAfter: response.headers['retry-after'],
+  };
+}
+
+describe('Idempotency-Key', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ now: '2026-03-10T03:00:00Z' });
+  });
+  afterAll(() => t.close());
+  beforeEach(() => t.clock.set('2026-03-10T03:00:00Z'));
+
+  describe('replays the first answer byte for byte', () => {
+    it('POST /events (201)', async () => {
+      const k = key();
+      const body = eventBody();
+      const first = await request(t.url).post('/events').set('Idempotency-Key', k).send(body);
+      expect(first.status).toBe(201);
+      expect(first.headers['idempotent-replayed']).toBeUndefined();
+      t.clock.advance(60_000);
+      const again = await request(t.url).post('/events').set('Idempotency-Key', k).send(body);
+      expect(essence(again)).toEqual(essence(first));
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(await t.db('events').where('eventKey', body.eventKey)).toHaveLength(1);
+    });
+
+    it('ticket issuance: a 201 stays 201, a 200 stays 200', async () => {
+      const event = await createEvent(t.url);
+      const k1 = key();
+      const issued = await issue(t.url, event.eventKey, 1, k1);
+      expect(issued.status).toBe(201);
+      const replayed = await issue(t.url, event.eventKey, 1, k1);
+      expect(essence(replayed)).toEqual(essence(issued));
+      expect(replayed.headers['idempotent-replayed']).toBe('true');
+
+      const k2 = key();
+      const held = await issue(t.url, event.eventKey, 1, k2);
+      expect(held.status).toBe(200);
+      const heldAgain = await issue(t.url, event.eventKey, 1, k2);
+      expect(essence(heldAgain)).toEqual(essence(held));
+      expect(heldAgain.headers['idempotent-replayed']).toBe('true');
+      expect(await t.db('tickets').where({ userId: 1 })).toHaveLength(1);
+    });
+
+    it('business refusals: 409 sold out and 400 outside the period', async () => {
+      const soldOut = await createEvent(t.url, { totalQuantity: 1 });
+      await issue(t.url, soldOut.eventKey, 1).expect(201);
+      const k = key();
+      const refused = await issue(t.url, soldOut.eventKey, 2, k);
+      expect(refused.status).toBe(409);
+      expect(essence(await issue(t.url, soldOut.eventKey, 2, k))).toEqual(essence(refused));
+
+      const later = await createEvent(t.url, {
+        startAt: '2026-03-10T12:00:00Z',
+        endAt: '2026-03-21T00:00:00Z',
+      });
+      const k2 = key();
+      const early = await issue(t.url, later.eventKey, 3, k2);
+      expect(early.status).toBe(400);
+      // The stored answer is the answer: even once the period opens, this key replays its 400.
+      t.clock.set('2026-03-10T12:00:00Z');
+      const replay = await issue(t.url, later.eventKey, 3, k2);
+      expect(essence(replay)).toEqual(essence(early));
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect(await t.db('tickets').where({ userId: 3 })).toHaveLength(0);
+    });
+
+    it('PATCH /events/:eventKey', async () => {
+      const event = await createEvent(t.url);
+      const k = key();
+      const first = await request(t.url)
+        .patch(`/events/${event.eventKey}`)
+        .set('Idempotency-Key', k)
+        .send({ isActive: false });
+      expect(first.status).toBe(200);
+      const again = await request(t.url)
+        .patch(`/events/${event.eventKey}`)
+        .set('Idempotency-Key', k)
+        .send({ isActive: false });
+      expect(essence(again)).toEqual(essence(first));
+      expect(again.headers['idempotent-replayed']).toBe('true');
+    });
+  });
+
+  it('100 copies of one request with one key at once: one run, one ticket, one answer', async () => {
+    const event = await createEvent(t.url);
+    const k = key();
+    const responses = await Promise.all(
+      Array.from({ length: 100 }, () => issue(t.url, event.eventKey, 4242, k)),
+    );
+    const answered = responses.filter((r) => r.status !== 409);
+    const inFlight = responses.filter((r) => r.status === 409);
+    expect(answered.length).toBeGreaterThan(0);
+    for (const r of answered) expect(r.status).toBe(201);
+    expect(new Set(answered.map((r) => r.text)).size).toBe(1);
+    for (const r of inFlight) {
+      expect(r.body.message).toBe(
+        '같은 Idempotency-Key의 요청이 아직 처리 중입니다. 잠시 후 다시 시도해주세요.',
+      );
+      expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    }
+    const tickets = await t.db('tickets').where({ userId: 4242 });
+    expect(tickets).toHaveLength(1);
+    expect(answered[0].body.ticketId).toBe(tickets[0].id);
+    const stored = await t.db('idempotencyKeys').where({ idempotencyKey: k }).first();
+    expect(stored.responseStatus).toBe(201);
+    expect(stored.responseBody).toBe(answered[0].text);
+  });
+
+  it('answers 422 when a key is reused for another body or target', async () => {
+    const event = await createEvent(t.url);
+    const other = await createEvent(t.url);
+    const k = key();
+    await issue(t.url, event.eventKey, 1, k).expect(201);
+    const before = await snapshotDatabase(t.db);
+    for (const reuse of [
+      issue(t.url, event.eventKey, 2, k),
+      issue(t.url, other.eventKey, 1, k),
+      request(t.url)
+        .patch(`/events/${event.eventKey}`)
+        .set('Idempotency-Key', k)
+        .send({ userId: 1 }),
+    ]) {
+      const response = await reuse;
+      expect(response.status).toBe(422);
+      expect(response.body).toEqual({
+        statusCode: 422,
+        message: '이 Idempotency-Key는 다른 요청에 이미 사용되었습니다. 새 키로 요청해주세요.',
+      });
+    }
+    expect(await snapshotDatabase(t.db)).toEqual(before);
+  });
+
+  it('treats the same body with its keys in another order as the same request', async () => {
+    const k = key();
+    const body = eventBody();
+    const reordered = Object.fromEntries(Object.entries(body).reverse());
+    const first = await request(t.url).post('/events').set('Idempotency-Key', k).send(body);
+    const again = await request(t.url).post('/events').set('Idempotency-Key', k).send(reordered);
+    expect(again.status).toBe(first.status);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+  });
+
+  it.each([
+    ['empty', ''],
+    ['over 255 characters', 'k'.repeat(256)],
+    ['non-printable', 'tab\there'],
+    ['non-ASCII', 'café'],
+  ])('answers 400 to a malformed key (%s) and changes nothing', async (_, malformed) => {
+    const event = await createEvent(t.url);
+    const before = await snapshotDatabase(t.db);
+    const response = await request(t.url)
+      .post(`/events/${event.eventKey}/tickets`)
+      .set('Idempotency-Key', malformed)
+      .send({ userId: 1 });
+    expect(response.status).toBe(400);
+    expect(response.body).toEqual({
+      statusCode: 400,
+      message: 'Idempotency-Key 헤더는 1~255자의 출력 가능한 ASCII 문자여야 합니다.',
+    });
+    expect(await snapshotDatabase(t.db)).toEqual(before);
+  });
+
+  it('accepts a key of exactly 255 characters', async () => {
+    const event = await createEvent(t.url);
+    await issue(t.url, event.eventKey, 1, 'k'.repeat(255)).expect(201);
+  });
+
+  it('processes an expired key afresh, and the purge job deletes expired keys', async () => {
+    const event = await createEvent(t.url, { totalQuantity: 10 });
+    const k = key();
+    const first = await issue(t.url, event.eventKey, 1, k).expect(201);
+    t.clock.advance(24 * 60 * 60 * 1000 + 1000);
+    const fresh = await issue(t.url, event.eventKey, 1, k);
+    expect(fresh.status).toBe(200); // handled again: the user already holds the ticket
+    expect(fresh.headers['idempotent-replayed']).toBeUndefined();
+    expect(fresh.body.ticketId).toBe(first.body.ticketId);
+
+    const purger = t.app.get(
+      (await import('../src/idempotency/idempotency-purger')).IdempotencyPurger,
+    );
+    const other = key();
+    await issue(t.url, event.eventKey, 2, other).expect(201);
+    t.clock.advance(24 * 60 * 60 * 1000 + 1000);
+    expect(await purger.purgeExpired()).toBeGreaterThanOrEqual(2);
+    expect(await t.db('idempotencyKeys').whereIn('idempotencyKey', [k, other])).toHaveLength(0);
+  });
+
+  describe('a request that died mid-flight', () => {
+    async function leaveClaim(k: string, eventKey: string, body: object, lockedAt: Date) {
+      await t.db('idempotencyKeys').insert({
+        idempotencyKey: k,
+        method: 'POST',
+        path: `/events/${eventKey}/tickets`,
+        requestHash: hashBody(body),
+        lockToken: randomUUID(),
+        lockedAt,
+        createdAt: lockedAt,
+        expiresAt: new Date(lockedAt.getTime() + 24 * 60 * 60 * 1000),
+      });
+    }
+
+    it('blocks the key with 409 + Retry-After while its lock is fresh', async () => {
+      const event = await createEvent(t.url);
+      const k = key();
+      await leaveClaim(k, event.eventKey, { userId: 5 }, new Date(t.clock.now().getTime() - 1000));
+      const response = await issue(t.url, event.eventKey, 5, k);
+      expect(response.status).toBe(409);
+      expect(Number(response.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(await t.db('tickets').where({ userId: 5 })).toHaveLength(0);
+    });
+
+    it('is taken over by the next copy once its lock timed out', async () => {
+      const event = await createEvent(t.url);
+      const k = key();
+      await leaveClaim(
+        k,
+        event.eventKey,
+        { userId: 6 },
+        new Date(t.clock.now().getTime() - 31_000),
+      );
+      const response = await issue(t.url, event.eventKey, 6, k);
+      expect(response.status).toBe(201);
+      const stored = await t.db('idempotencyKeys').where({ idempotencyKey: k }).first();
+      expect(stored).toMatchObject({
+        responseStatus: 201,
+        responseBody: response.text,
+        lockToken: null,
+      });
+      expect(essence(await issue(t.url, event.eventKey, 6, k))).toEqual(essence(response));
+    });
+  });
+});
+
+describe('Idempotency-Key and server faults', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { DB_STATEMENT_TIMEOUT_MS: '300' } });
+  });
+  afterAll(() => t.close());
+
+  it('does not store a 5xx, so the retry with the same key succeeds', async () => {
+    const event = await createEvent(t.url);
+    const k = key();
+    // Another session holds the event row: issuance hits lock_timeout and answers 503.
+    const blocker = await t.db.transaction();
+    await blocker('events').where('eventKey', event.eventKey).forUpdate().select('id');
+    const failed = await issue(t.url, event.eventKey, 1, k);
+    await blocker.rollback();
+    expect(failed.status).toBe(503);
+    expect(failed.body).toEqual({
+      statusCode: 503,
+      message: '일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해주세요.',
+    });
+    expect(failed.headers['retry-after']).toBeDefined();
+    expect(await t.db('idempotencyKeys').where({ idempotencyKey: k })).toHaveLength(0);
+    expect(await t.db('tickets').where({ userId: 1 })).toHaveLength(0);
+
+    const retried = await issue(t.url, event.eventKey, 1, k);
+    expect(retried.status).toBe(201);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    expect(await t.db('tickets').where({ userId: 1 })).toHaveLength(1);
+  });
+});
