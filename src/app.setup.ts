@@ -1,10 +1,19 @@
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from './config/config';
+import { IdempotencyHooks } from './idempotency/idempotency-hooks';
+import { logCompletedRequest, requestIdOf } from './logging/request-log';
+import { rootLogger } from './logging/root-logger';
+import { SurgeThrottler } from './throttling/surge-throttler';
 
 /** The Fastify adapter with the service's HTTP settings; shared by main.ts, the tests and the benchmark. */
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   return new FastifyAdapter({
+    loggerInstance: rootLogger(config),
+    // One line per request, written by logCompletedRequest (below) rather than Fastify's two.
+    disableRequestLogging: true,
+    requestIdLogLabel: 'requestId',
+    genReqId: requestIdOf,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     // Requests that reach a closing server are still answered by the app, in the spec's error shape.
@@ -12,11 +21,31 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   });
 }
 
-/** Everything the app needs before it serves: logger, hooks, route registration. */
+/**
+ * The HTTP pipeline around Nest's routes, in the order it runs, then route registration:
+ * request id → throttling (429 before any database work) → Idempotency-Key claim or replay → route →
+ * keep the idempotent answer → one log line.
+ */
 export async function prepareApp(app: NestFastifyApplication): Promise<NestFastifyApplication> {
   app.useLogger(app.get(Logger));
   app.flushLogs();
+  const throttler = app.get(SurgeThrottler);
+  const idempotency = app.get(IdempotencyHooks);
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-request-id', request.id);
+    done();
+  });
+  fastify.addHook('preHandler', (request) => throttler.check(request));
+  fastify.addHook('preHandler', (request, reply) => idempotency.preHandler(request, reply));
+  fastify.addHook('onSend', (request, reply, payload) =>
+    idempotency.onSend(request, reply, payload),
+  );
+  fastify.addHook('onResponse', (request, reply, done) => {
+    logCompletedRequest(request, reply);
+    done();
+  });
   await app.init();
-  await app.getHttpAdapter().getInstance().ready();
+  await fastify.ready();
   return app;
 }

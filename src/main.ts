@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import pino from 'pino';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { createFastifyAdapter, prepareApp } from './app.setup';
@@ -8,6 +9,8 @@ import { EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-pos
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
+  // Bootstrap messages are JSON lines too, like every request log.
+  const log = pino({ level: config.logLevel });
   let embedded: EmbeddedDatabase | undefined;
   if (!config.database.url) {
     embedded = await startEmbeddedPostgres({
@@ -16,7 +19,10 @@ async function bootstrap(): Promise<void> {
       persistent: true,
     });
     process.env.DATABASE_URL = embedded.url;
-    console.log(`DATABASE_URL unset: embedded PostgreSQL on port ${config.database.embeddedPort}`);
+    log.info(
+      { port: config.database.embeddedPort, dir: config.database.embeddedDir },
+      'DATABASE_URL unset: started an embedded PostgreSQL',
+    );
   }
 
   const app = await NestFactory.create<NestFastifyApplication>(
@@ -31,14 +37,19 @@ async function bootstrap(): Promise<void> {
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    console.log(`${signal}: draining in-flight requests (at most ${config.shutdownGraceMs} ms)`);
+    log.info(
+      { signal, graceMs: config.shutdownGraceMs },
+      'shutting down: draining in-flight requests',
+    );
     setTimeout(() => process.exit(1), config.shutdownGraceMs).unref();
-    app
-      .close()
+    // Nest passes the signal to beforeApplicationShutdown hooks (terminus' readiness delay needs it);
+    // its public type just does not declare the parameter.
+    const close = app.close.bind(app) as (signal: string) => Promise<void>;
+    close(signal)
       .then(() => embedded?.stop())
       .then(() => process.exit(0))
       .catch((error: unknown) => {
-        console.error(error);
+        log.error({ err: error }, 'shutdown failed');
         process.exit(1);
       });
   };

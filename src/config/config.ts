@@ -9,6 +9,7 @@ export interface AppConfig {
   bodyLimitBytes: number;
   logLevel: string;
   shutdownGraceMs: number;
+  shutdownReadinessDelayMs: number;
   database: {
     /** Unset means: start an embedded PostgreSQL (see database/embedded-postgres.ts). */
     url: string | undefined;
@@ -38,6 +39,8 @@ export interface AppConfig {
     userLimit: number;
     userTtlMs: number;
     redisUrl: string | undefined;
+    /** Namespaces the counters, so services sharing one Redis keep separate budgets. */
+    keyPrefix: string;
   };
 }
 
@@ -53,7 +56,8 @@ const schema = Joi.object({
   LOG_LEVEL: Joi.string()
     .valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')
     .default('info'),
-  SHUTDOWN_GRACE_MS: Joi.number().integer().min(0).default(10_000),
+  SHUTDOWN_GRACE_MS: Joi.number().integer().min(0).default(15_000),
+  SHUTDOWN_READINESS_DELAY_MS: Joi.number().integer().min(0).default(2_000),
 
   DATABASE_URL: Joi.string()
     .uri({ scheme: ['postgres', 'postgresql'] })
@@ -83,6 +87,7 @@ const schema = Joi.object({
   THROTTLE_IP_TTL_MS: Joi.number().integer().min(1).default(1_000),
   THROTTLE_USER_LIMIT: Joi.number().integer().min(1).default(10),
   THROTTLE_USER_TTL_MS: Joi.number().integer().min(1).default(10_000),
+  THROTTLE_KEY_PREFIX: Joi.string().max(100).default('golden-ticket'),
   REDIS_URL: Joi.string()
     .uri({ scheme: ['redis', 'rediss'] })
     .optional(),
@@ -113,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     bodyLimitBytes: v.BODY_LIMIT_BYTES,
     logLevel: v.LOG_LEVEL,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    shutdownReadinessDelayMs: v.SHUTDOWN_READINESS_DELAY_MS,
     database: {
       url: v.DATABASE_URL,
       embeddedDir: v.EMBEDDED_PG_DIR,
@@ -141,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       userLimit: v.THROTTLE_USER_LIMIT,
       userTtlMs: v.THROTTLE_USER_TTL_MS,
       redisUrl: v.REDIS_URL,
+      keyPrefix: v.THROTTLE_KEY_PREFIX,
     },
   };
 }

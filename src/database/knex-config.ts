@@ -12,6 +12,8 @@ export interface KnexSettings {
   poolMax?: number;
   acquireTimeoutMs?: number;
   statementTimeoutMs?: number;
+  /** Where knex's own warnings go (pool errors while the database is down); silent when omitted. */
+  log?: (level: 'warn' | 'error', message: string) => void;
 }
 
 /** One knex configuration for the app, the migration CLI, the tests and the benchmark. */
@@ -38,6 +40,12 @@ export function buildKnexConfig(settings: KnexSettings): Knex.Config {
     },
     acquireConnectionTimeout: settings.acquireTimeoutMs ?? 3_000,
     migrations: { migrationSource, tableName: 'knex_migrations' },
+    log: {
+      warn: (message: string) => settings.log?.('warn', String(message)),
+      error: (message: string) => settings.log?.('error', String(message)),
+      deprecate: () => undefined,
+      debug: () => undefined,
+    },
     ...knexSnakeCaseMappers(),
   };
 }

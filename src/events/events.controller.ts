@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { JoiPipe } from '../common/joi.pipe';
 import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
-import { IdempotencyClaimOf } from '../idempotency/idempotency.interceptor';
+import { IdempotencyClaimOf } from '../idempotency/idempotency-hooks';
 import {
   CreateEventInput,
   SetEventActiveInput,

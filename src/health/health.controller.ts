@@ -1,11 +1,9 @@
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { SkipThrottle } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
 import { DatabaseHealthIndicator } from './database.health';
 import { ShutdownState } from './shutdown-state';
 
-@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Knex } from 'knex';
-import { PinoLogger } from 'nestjs-pino';
 import { Clock } from '../clock/clock';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
@@ -63,9 +62,7 @@ export class TicketIssuanceService {
     private readonly events: EventsRepository,
     private readonly tickets: TicketsRepository,
     private readonly idempotency: IdempotencyRepository,
-    private readonly logger: PinoLogger,
   ) {
-    this.logger.setContext(TicketIssuanceService.name);
     this.batcher = new KeyedBatcher((eventKey, requests) => this.issueBatch(eventKey, requests), {
       maxBatch: config.issuance.batchMax,
       maxQueued: config.issuance.queueMax,

@@ -1,10 +1,6 @@
-import { chmodSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import knexFactory from 'knex';
 import { buildKnexConfig } from '../../src/database/knex-config';
-import { startEmbeddedPostgres } from '../../src/database/embedded-postgres';
+import { startSuitePostgres } from './embedded-server';
 import { TEMPLATE_SUFFIX, testServerUrl } from './test-database';
 
 /**
@@ -21,16 +17,7 @@ export default async function globalSetup(): Promise<void> {
       );
     }
   } else {
-    const port = await freePort();
-    const parent = mkdtempSync(join(tmpdir(), 'golden-ticket-test-'));
-    // As root, embedded-postgres runs the server as a `postgres` user, which must reach the folder.
-    chmodSync(parent, 0o755);
-    const embedded = await startEmbeddedPostgres({
-      dir: join(parent, 'pg'),
-      port,
-      persistent: false,
-      database: 'golden_ticket_test',
-    });
+    const embedded = await startSuitePostgres('golden_ticket_test');
     (globalThis as { embeddedPostgres?: unknown }).embeddedPostgres = embedded;
     baseUrl = embedded.url;
   }
@@ -44,15 +31,4 @@ export default async function globalSetup(): Promise<void> {
   const knex = knexFactory(buildKnexConfig({ url: testServerUrl(baseUrl, template) }));
   await knex.migrate.latest();
   await knex.destroy();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }

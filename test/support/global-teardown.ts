@@ -1,5 +1,5 @@
 export default async function globalTeardown(): Promise<void> {
-  const embedded = (globalThis as { embeddedPostgres?: { stop(): Promise<void> } })
+  const embedded = (globalThis as { embeddedPostgres?: { remove(): Promise<void> } })
     .embeddedPostgres;
-  await embedded?.stop();
+  await embedded?.remove();
 }

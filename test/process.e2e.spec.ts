@@ -1,0 +1,143 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import request from 'supertest';
+import { freePort } from './support/embedded-server';
+import { eventBody } from './support/fixtures';
+import { connect, createTestDatabase } from './support/test-database';
+
+/**
+ * The real entry point (src/main.ts) in its own process: JSON logs with request ids, and SIGTERM in the middle
+ * of a burst that must leave every answered request matching the database.
+ */
+describe('the service process', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let child: ChildProcess;
+  let url: string;
+  const logLines: string[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', join(__dirname, '..', 'src', 'main.ts')],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: database.url,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          NODE_ENV: 'production',
+          LOG_LEVEL: 'info',
+          SHUTDOWN_READINESS_DELAY_MS: '1500',
+          SHUTDOWN_GRACE_MS: '10000',
+          THROTTLE_IP_LIMIT: '1000000',
+          THROTTLE_USER_LIMIT: '1000000',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    createInterface({ input: child.stdout! }).on('line', (line) => logLines.push(line));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const ready = await request(url)
+        .get('/health/ready')
+        .then((r) => r.status)
+        .catch(() => 0);
+      if (ready === 200) break;
+      if (Date.now() > deadline) throw new Error('the service did not become ready');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  });
+
+  afterAll(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await database.drop();
+  });
+
+  it('echoes X-Request-Id, or makes one', async () => {
+    const sent = await request(url).get('/events').set('X-Request-Id', 'trace-abc-123').expect(200);
+    expect(sent.headers['x-request-id']).toBe('trace-abc-123');
+    const made = await request(url).get('/events').expect(200);
+    expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('drains a burst on SIGTERM: every answer matches the database, no ticket lacks one', async () => {
+    const body = eventBody({
+      totalQuantity: 100_000,
+      startAt: '2020-01-01T00:00:00Z',
+      endAt: '2099-01-01T00:00:00Z',
+    });
+    await request(url).post('/events').send(body).expect(201);
+
+    type Answered = { userId: number; status: number; ticketId?: string };
+    type Outcome = Answered | { userId: number; error: string };
+    const burst: Array<Promise<Outcome>> = [];
+    for (let wave = 0; wave < 30; wave++) {
+      for (let i = 0; i < 20; i++) {
+        const userId = wave * 20 + i + 1;
+        burst.push(
+          request(url)
+            .post(`/events/${body.eventKey}/tickets`)
+            .set('Idempotency-Key', `secret-key-${userId}`)
+            .send({ userId })
+            .then(
+              (r): Outcome => ({ userId, status: r.status, ticketId: r.body.ticketId }),
+              (error: Error): Outcome => ({ userId, error: error.message }),
+            ),
+        );
+      }
+      if (wave === 10) {
+        child.kill('SIGTERM');
+        // Shutting down: readiness refuses at once, while requests are still being served.
+        const readiness = await request(url).get('/health/ready');
+        expect(readiness.status).toBe(503);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const outcomes = await Promise.all(burst);
+    const exitCode = await new Promise<number | null>((resolve) =>
+      child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
+    );
+    expect(exitCode).toBe(0);
+
+    const answered = outcomes.filter((o): o is Answered => 'status' in o);
+    expect(answered.length).toBeGreaterThan(100);
+    expect(answered.every((o) => o.status === 201)).toBe(true);
+
+    const db = connect(database.url);
+    try {
+      const tickets = await db('tickets').select('userId', 'id');
+      const byUser = new Map(
+        tickets.map((row: { userId: number; id: string }) => [row.userId, row.id]),
+      );
+      for (const o of answered) expect(byUser.get(o.userId)).toBe(o.ticketId);
+      expect(tickets).toHaveLength(answered.length);
+      const keys = await db('idempotencyKeys').whereNull('responseStatus');
+      expect(keys).toHaveLength(0);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('wrote only JSON lines, each request with its id, without bodies or keys', () => {
+    expect(logLines.length).toBeGreaterThan(0);
+    const entries = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const requests = entries.filter((entry) => entry.msg === 'request completed');
+    expect(requests.length).toBeGreaterThan(100);
+    for (const entry of requests) {
+      expect(typeof entry.requestId).toBe('string');
+      expect(entry).toHaveProperty('latencyMs');
+      expect(entry).toHaveProperty('res.statusCode');
+    }
+    expect(requests.some((entry) => entry.requestId === 'trace-abc-123')).toBe(true);
+    const issuance = requests.filter((entry) => entry.issuance !== undefined);
+    expect(issuance.length).toBeGreaterThan(0);
+    expect(issuance[0].issuance).toMatchObject({ outcome: 'issued', retries: 0 });
+    const everything = logLines.join('\n');
+    expect(everything).not.toContain('secret-key-');
+    expect(everything).not.toContain('"userId"');
+  });
+});
