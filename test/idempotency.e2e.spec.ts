@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { hashBody } from '../src/idempotency/idempotency.service';
+import { fingerprintOf } from '../src/idempotency/idempotency-rules';
 import { startTestApp, TestApp } from './support/test-app';
 import { createEvent, eventBody, issue } from './support/fixtures';
 import { snapshotDatabase } from './support/snapshot';
@@ -208,7 +208,7 @@ describe('Idempotency-Key', () => {
         idempotencyKey: k,
         method: 'POST',
         path: `/events/${eventKey}/tickets`,
-        requestHash: hashBody(body),
+        requestHash: fingerprintOf('POST', `/events/${eventKey}/tickets`, body).requestHash,
         lockToken: randomUUID(),
         lockedAt,
         createdAt: lockedAt,

@@ -43,11 +43,6 @@ export class KeyedBatcher<Item, Result> {
     });
   }
 
-  /** Resolves when every batch submitted so far has been processed. */
-  async idle(): Promise<void> {
-    while (this.drains.size > 0) await Promise.all(this.drains.values());
-  }
-
   private async drain(key: string): Promise<void> {
     for (;;) {
       const queue = this.queues.get(key);

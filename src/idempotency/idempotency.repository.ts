@@ -3,12 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { IdempotencyKeyModel } from './idempotency-key.model';
-
-export interface RequestFingerprint {
-  method: string;
-  path: string;
-  requestHash: string;
-}
+import type { IdempotentRequest, RequestFingerprint } from './idempotency-rules';
 
 export interface ClaimTiming {
   now: Date;
@@ -79,27 +74,64 @@ export class IdempotencyRepository {
    * `claim.stored` once that transaction has committed.
    */
   async complete(db: Knex, claim: IdempotencyClaim, response: ResponseToStore): Promise<void> {
-    await this.completeMany(db, [{ claim, response }]);
+    const stored = toStoredResponse(response);
+    await IdempotencyKeyModel.query(db)
+      .patch({
+        responseStatus: stored.status,
+        responseHeaders: stored.headers,
+        responseBody: stored.body,
+        lockToken: null,
+        lockedAt: null,
+      })
+      .where({ idempotencyKey: claim.key, lockToken: claim.token });
   }
 
-  async completeMany(
+  /** The records of these keys, by key. */
+  async findMany(db: Knex, keys: string[]): Promise<Map<string, IdempotencyKeyModel>> {
+    if (keys.length === 0) return new Map();
+    const records = await IdempotencyKeyModel.query(db).whereIn('idempotencyKey', keys);
+    return new Map(records.map((record) => [record.idempotencyKey, record]));
+  }
+
+  /**
+   * Records requests and their answers in one statement, for a use case that decided them in the same
+   * transaction. Each key must have been judged claimable; returns false when one of them was claimed or
+   * answered meanwhile (the caller's transaction must then run again and judge anew).
+   */
+  async storeAnswered(
     db: Knex,
-    entries: ReadonlyArray<{ claim: IdempotencyClaim; response: ResponseToStore }>,
-  ): Promise<void> {
-    if (entries.length === 0) return;
-    const rows = entries.map(({ claim, response }) => {
-      const stored = toStoredResponse(response);
-      return [claim.key, claim.token, stored.status, JSON.stringify(stored.headers), stored.body];
-    });
-    await db.raw(
-      `UPDATE idempotency_keys AS k
-          SET response_status = v.status, response_headers = v.headers::jsonb,
-              response_body = v.body, lock_token = NULL, locked_at = NULL
-         FROM (VALUES ${rows.map(() => '(?, ?::uuid, ?::smallint, ?, ?)').join(', ')})
-              AS v (key, token, status, headers, body)
-        WHERE k.idempotency_key = v.key AND k.lock_token = v.token`,
-      rows.flat(),
+    entries: ReadonlyArray<{ request: IdempotentRequest; response: StoredResponse }>,
+    timing: ClaimTiming,
+  ): Promise<boolean> {
+    if (entries.length === 0) return true;
+    const rows = entries.map(({ request, response }) => [
+      request.key,
+      request.fingerprint.method,
+      request.fingerprint.path,
+      request.fingerprint.requestHash,
+      response.status,
+      JSON.stringify(response.headers),
+      response.body,
+    ]);
+    const result = await db.raw<{ rowCount: number }>(
+      `INSERT INTO idempotency_keys AS k
+         (idempotency_key, method, path, request_hash, response_status, response_headers, response_body,
+          created_at, expires_at)
+       SELECT v.key, v.method, v.path, v.hash, v.status, v.headers::jsonb, v.body, ?::timestamptz, ?::timestamptz
+         FROM (VALUES ${rows.map(() => '(?, ?, ?, ?, ?::smallint, ?, ?)').join(', ')})
+              AS v (key, method, path, hash, status, headers, body)
+       ON CONFLICT (idempotency_key) DO UPDATE
+         SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+             response_status = excluded.response_status, response_headers = excluded.response_headers,
+             response_body = excluded.response_body, lock_token = NULL, locked_at = NULL,
+             created_at = excluded.created_at, expires_at = excluded.expires_at
+       WHERE k.expires_at <= ?::timestamptz
+          OR (k.response_status IS NULL AND k.locked_at < ?::timestamptz
+              AND k.method = excluded.method AND k.path = excluded.path
+              AND k.request_hash = excluded.request_hash)`,
+      [timing.now, timing.expiresAt, ...rows.flat(), timing.now, timing.staleBefore],
     );
+    return result.rowCount === entries.length;
   }
 
   /** Gives the key back (a 5xx is not an answer to keep), so a retry runs afresh. */

@@ -4,9 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { TooManyRequestsError } from '../common/errors/domain-errors';
-
-/** The route whose body `userId` gets a budget of its own. */
-export const ISSUE_TICKET_ROUTE = '/events/:eventKey/tickets';
+import { routeFlagsOf } from '../common/route-flags';
 
 interface NamedLimit {
   name: string;
@@ -43,9 +41,7 @@ export class SurgeThrottler {
         limit: userLimit,
         ttlMs: userTtlMs,
         trackerOf: (request) => {
-          if (request.method !== 'POST' || request.routeOptions.url !== ISSUE_TICKET_ROUTE) {
-            return undefined;
-          }
+          if (!routeFlagsOf(request).throttlePerUser) return undefined;
           const userId = (request.body as { userId?: unknown } | undefined)?.userId;
           return Number.isSafeInteger(userId) ? String(userId) : undefined;
         },

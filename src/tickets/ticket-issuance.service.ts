@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Knex } from 'knex';
 import { Clock } from '../clock/clock';
 import { APP_CONFIG } from '../config/config.module';
@@ -6,6 +6,7 @@ import type { AppConfig } from '../config/config';
 import {
   DomainError,
   EventNotFoundError,
+  IdempotencyKeyReusedError,
   ServiceUnavailableError,
 } from '../common/errors/domain-errors';
 import { toErrorResponse } from '../common/errors/error-response';
@@ -14,20 +15,24 @@ import { kstDay } from '../common/time';
 import { KNEX } from '../database/database.module';
 import { runSerializable } from '../database/transaction';
 import { EventsRepository } from '../events/events.repository';
-import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
-import { IdempotencyRepository } from '../idempotency/idempotency.repository';
+import type { StoredResponse } from '../idempotency/idempotency-claim';
+import { IdempotentRequest, isSameRequest, judge } from '../idempotency/idempotency-rules';
+import { IdempotencyRepository, toStoredResponse } from '../idempotency/idempotency.repository';
+import { ConcurrentIssuanceError } from './concurrent-issuance.error';
 import { decideIssuance, IssuanceDecision } from './issuance-policy';
 import { TicketView, toTicketView } from './ticket.views';
 import { TicketsRepository } from './tickets.repository';
 
 export interface IssueTicketRequest {
   userId: number;
-  claim?: IdempotencyClaim;
+  idempotent?: IdempotentRequest;
 }
 
 export type IssueTicketAnswer =
   | { kind: 'issued' | 'already-held'; status: 201 | 200; body: TicketView }
-  | { kind: 'refused' | 'not-found'; error: DomainError };
+  | { kind: 'refused' | 'not-found'; error: DomainError }
+  /** The stored answer of an earlier request with the same Idempotency-Key. */
+  | { kind: 'replay'; response: StoredResponse };
 
 export interface IssueTicketResult {
   answer: IssueTicketAnswer;
@@ -35,7 +40,7 @@ export interface IssueTicketResult {
   retries: number;
 }
 
-/** Serialization retries since start-up, per issued ticket, for the benchmark and operators. */
+/** Totals since start-up, for operators and the benchmark. */
 export interface IssuanceStats {
   batches: number;
   requests: number;
@@ -45,13 +50,16 @@ export interface IssuanceStats {
 
 /**
  * Use case: issue a golden ticket. Concurrent requests for one event are coalesced (KeyedBatcher) and decided
- * together in ONE SERIALIZABLE transaction that reads the event, the users' tickets and today's count, applies
- * the rules (issuance-policy.ts), writes the new tickets and counters, and stores each keyed request's answer.
- * The transaction is retried on serialization failure; when retries run out every request of the batch gets
- * a 503 and nothing of it was written.
+ * together in ONE SERIALIZABLE transaction, which
+ * 1. judges each Idempotency-Key (replay, 422, 409, or run),
+ * 2. reads the event, the users' tickets and today's count and applies the rules (issuance-policy.ts),
+ * 3. writes the new tickets and counters, and records every keyed request with its answer.
+ * One commit per batch instead of two per request; the transaction is retried on serialization failure, and
+ * when retries run out every request of the batch gets a 503 and nothing of it was written.
  */
 @Injectable()
-export class TicketIssuanceService {
+export class TicketIssuanceService implements OnApplicationShutdown {
+  private readonly logger = new Logger(TicketIssuanceService.name);
   private readonly batcher: KeyedBatcher<IssueTicketRequest, IssueTicketResult>;
   readonly stats: IssuanceStats = { batches: 0, requests: 0, issued: 0, retries: 0 };
 
@@ -74,9 +82,9 @@ export class TicketIssuanceService {
     return this.batcher.submit(eventKey, request);
   }
 
-  /** Resolves once every request accepted so far has its answer (graceful shutdown). */
-  drained(): Promise<void> {
-    return this.batcher.idle();
+  /** Logs the totals once at shutdown. */
+  onApplicationShutdown(): void {
+    this.logger.log({ issuanceTotals: this.stats }, 'issuance totals');
   }
 
   private async issueBatch(
@@ -91,8 +99,10 @@ export class TicketIssuanceService {
       },
       (trx) => this.decideAndWrite(trx, eventKey, requests),
     );
-    for (const request of requests) if (request.claim) request.claim.stored = true;
-    this.record(answers, retries);
+    this.stats.batches += 1;
+    this.stats.requests += answers.length;
+    this.stats.issued += answers.filter((answer) => answer.kind === 'issued').length;
+    this.stats.retries += retries;
     return answers.map((answer) => ({ answer, retries }));
   }
 
@@ -102,37 +112,85 @@ export class TicketIssuanceService {
     requests: IssueTicketRequest[],
   ): Promise<IssueTicketAnswer[]> {
     const now = this.clock.now();
+    const { ttlSeconds, lockTimeoutSeconds } = this.config.idempotency;
+    const answers = new Array<IssueTicketAnswer | undefined>(requests.length);
+
+    // 1. Idempotency-Keys: a key seen before is answered from its record; a key repeated inside this batch
+    //    gets the answer of its first copy (filled in at the end).
+    const records = await this.idempotency.findMany(
+      trx,
+      requests.flatMap((request) => (request.idempotent ? [request.idempotent.key] : [])),
+    );
+    const firstWithKey = new Map<string, number>();
+    const copyOf = new Map<number, number>();
+    requests.forEach(({ idempotent }, index) => {
+      if (!idempotent) return;
+      const first = firstWithKey.get(idempotent.key);
+      if (first !== undefined) {
+        if (isSameRequest(requests[first].idempotent!.fingerprint, idempotent.fingerprint)) {
+          copyOf.set(index, first);
+        } else {
+          answers[index] = { kind: 'refused', error: new IdempotencyKeyReusedError() };
+        }
+        return;
+      }
+      firstWithKey.set(idempotent.key, index);
+      const verdict = judge(
+        records.get(idempotent.key),
+        idempotent.fingerprint,
+        now,
+        lockTimeoutSeconds,
+      );
+      if (verdict.kind === 'replay')
+        answers[index] = { kind: 'replay', response: verdict.response };
+      if (verdict.kind === 'refused') answers[index] = { kind: 'refused', error: verdict.error };
+    });
+    const toDecide = requests
+      .map((request, index) => ({ request, index }))
+      .filter(({ index }) => answers[index] === undefined && !copyOf.has(index));
+
+    // 2. The issuance rules for the rest, in arrival order.
     const event = await this.events.findByKey(trx, eventKey);
-    let answers: IssueTicketAnswer[];
     if (!event) {
-      answers = requests.map(() => ({ kind: 'not-found', error: new EventNotFoundError() }));
-    } else {
+      for (const { index } of toDecide)
+        answers[index] = { kind: 'not-found', error: new EventNotFoundError() };
+    } else if (toDecide.length > 0) {
       const day = kstDay(now);
-      const userIds = requests.map((request) => request.userId);
+      const userIds = toDecide.map(({ request }) => request.userId);
       const held = await this.tickets.findHeld(trx, event.id, userIds);
       const issuedToday = (await this.events.issuedOnDay(trx, [event.id], day)).get(event.id) ?? 0;
       const decisions = decideIssuance(event, { held, issuedToday }, userIds, now);
+      decisions.forEach(
+        (decision, i) => (answers[toDecide[i].index] = toAnswer(decision, eventKey)),
+      );
+      // 3. Writes: tickets, counters.
       const issued = decisions.flatMap((d) => (d.kind === 'issued' ? [d.ticket] : []));
       if (issued.length > 0) {
         await this.tickets.insertMany(trx, event.id, day, issued);
         await this.events.addIssued(trx, event, day, issued.length);
       }
-      answers = decisions.map((decision) => toAnswer(decision, eventKey));
     }
-    await this.idempotency.completeMany(
-      trx,
-      requests.flatMap((request, index) =>
-        request.claim ? [{ claim: request.claim, response: responseOf(answers[index]) }] : [],
-      ),
-    );
-    return answers;
-  }
 
-  private record(answers: IssueTicketAnswer[], retries: number): void {
-    this.stats.batches += 1;
-    this.stats.requests += answers.length;
-    this.stats.issued += answers.filter((answer) => answer.kind === 'issued').length;
-    this.stats.retries += retries;
+    // 4. Every keyed request decided here, with its answer, in this same transaction.
+    const stored = new Map<number, StoredResponse>();
+    for (const { request, index } of toDecide) {
+      if (request.idempotent) stored.set(index, toStoredResponse(responseOf(answers[index]!)));
+    }
+    const recorded = await this.idempotency.storeAnswered(
+      trx,
+      [...stored].map(([index, response]) => ({ request: requests[index].idempotent!, response })),
+      {
+        now,
+        expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
+        staleBefore: new Date(now.getTime() - lockTimeoutSeconds * 1000),
+      },
+    );
+    if (!recorded) throw new ConcurrentIssuanceError();
+    for (const [index, first] of copyOf) {
+      const response = stored.get(first);
+      answers[index] = response ? { kind: 'replay', response } : answers[first];
+    }
+    return answers as IssueTicketAnswer[];
   }
 }
 
@@ -148,7 +206,14 @@ function toAnswer(decision: IssuanceDecision, eventKey: string): IssueTicketAnsw
 }
 
 function responseOf(answer: IssueTicketAnswer) {
-  return 'error' in answer
-    ? toErrorResponse(answer.error)
-    : { status: answer.status, body: answer.body };
+  switch (answer.kind) {
+    case 'issued':
+    case 'already-held':
+      return { status: answer.status, body: answer.body };
+    case 'refused':
+    case 'not-found':
+      return toErrorResponse(answer.error);
+    case 'replay':
+      return answer.response;
+  }
 }

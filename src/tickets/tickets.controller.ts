@@ -3,10 +3,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { JoiPipe } from '../common/joi.pipe';
 import { positiveIdParam } from '../common/validation';
 import { eventKeySchema } from '../events/event.schemas';
-import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
-import { IdempotencyClaimOf } from '../idempotency/idempotency-hooks';
+import { IdempotentRequestOf, prepareReplay } from '../idempotency/idempotency-hooks';
+import type { IdempotentRequest } from '../idempotency/idempotency-rules';
+import { WithRouteFlags } from '../common/route-flags';
 import { addRequestLogFields } from '../logging/request-log';
-import { ISSUE_TICKET_ROUTE } from '../throttling/surge-throttler';
 import { TicketIssuanceService } from './ticket-issuance.service';
 import { IssueTicketInput, issueTicketSchema } from './ticket.schemas';
 import { TicketView, UserTicketView } from './ticket.views';
@@ -20,19 +20,27 @@ export class TicketsController {
   ) {}
 
   /** 201 with a new ticket, 200 with the ticket the user already holds. */
-  @Post(ISSUE_TICKET_ROUTE)
+  @Post('events/:eventKey/tickets')
+  @WithRouteFlags({ throttlePerUser: true, idempotencyInTransaction: true })
   async issueTicket(
     @Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string,
     @Body(new JoiPipe(issueTicketSchema)) { userId }: IssueTicketInput,
-    @IdempotencyClaimOf() claim: IdempotencyClaim | undefined,
+    @IdempotentRequestOf() idempotent: IdempotentRequest | undefined,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<TicketView> {
-    const { answer, retries } = await this.issuance.issue(eventKey, { userId, claim });
+  ): Promise<TicketView | string> {
+    const { answer, retries } = await this.issuance.issue(eventKey, { userId, idempotent });
     addRequestLogFields(request, { issuance: { outcome: answer.kind, eventKey, retries } });
-    if ('error' in answer) throw answer.error;
-    void reply.status(answer.status);
-    return answer.body;
+    switch (answer.kind) {
+      case 'replay':
+        return prepareReplay(reply, answer.response);
+      case 'refused':
+      case 'not-found':
+        throw answer.error;
+      default:
+        void reply.status(answer.status);
+        return answer.body;
+    }
   }
 
   /** The user's tickets, newest first. */

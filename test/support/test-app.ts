@@ -6,7 +6,7 @@ import { createFastifyAdapter, prepareApp } from '../../src/app.setup';
 import { Clock } from '../../src/clock/clock';
 import { AppConfig, loadConfig } from '../../src/config/config';
 import { APP_CONFIG } from '../../src/config/config.module';
-import { FakeClock } from './fake-clock';
+import { ManualClock } from '../../src/clock/manual-clock';
 import { connect, createTestDatabase } from './test-database';
 
 export interface TestApp {
@@ -16,7 +16,7 @@ export interface TestApp {
   databaseUrl: string;
   /** A separate connection to the app's database, to check what really got stored. */
   db: Knex;
-  clock: FakeClock;
+  clock: ManualClock;
   config: AppConfig;
   /** Closes the app (and, with `keepDatabase: false`, drops its database). */
   close(): Promise<void>;
@@ -43,7 +43,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     THROTTLE_USER_LIMIT: '1000000',
     ...options.env,
   });
-  const clock = new FakeClock(options.now ?? '2026-03-01T12:00:00Z');
+  const clock = new ManualClock(options.now ?? '2026-03-01T12:00:00Z');
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
     .overrideProvider(APP_CONFIG)
     .useValue(config)

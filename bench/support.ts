@@ -1,0 +1,93 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { LoadResults, PlannedRequest } from './load-client';
+
+export const scratch = mkdtempSync(join(tmpdir(), 'golden-ticket-bench-'));
+
+/** Runs a plan through the load client in its own process and returns what it measured. */
+export async function runLoad(
+  name: string,
+  plan: PlannedRequest[],
+  baseUrl: string,
+  connections: number,
+): Promise<LoadResults> {
+  const planFile = join(scratch, `${name}.plan.json`);
+  const resultsFile = join(scratch, `${name}.results.json`);
+  writeFileSync(planFile, JSON.stringify(plan));
+  const child = spawn(
+    process.execPath,
+    [join(__dirname, 'load-client.js'), planFile, resultsFile, baseUrl, String(connections)],
+    { stdio: 'inherit' },
+  );
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`load client for ${name} exited with ${code}`);
+  return JSON.parse(readFileSync(resultsFile, 'utf8')) as LoadResults;
+}
+
+/** A Node process of ours, with its stdout as JSON lines when it writes them. */
+export interface Process {
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+export function startProcess(script: string, args: string[], env: NodeJS.ProcessEnv): Process {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, lines, exited };
+}
+
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Peak resident set size of a process (VmHWM), in MB. */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)\s+kB/.exec(status)?.[1] ?? 0);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export function latencySummary(values: number[]) {
+  const round = (n: number) => Math.round(n * 10) / 10;
+  return {
+    count: values.length,
+    p50: round(percentile(values, 50)),
+    p95: round(percentile(values, 95)),
+    p99: round(percentile(values, 99)),
+    max: round(values.length ? Math.max(...values) : 0),
+  };
+}
+
+/** Fisher–Yates with a seeded generator, so every run fires the same order. */
+export function shuffle<T>(items: T[], seed = 42): T[] {
+  let state = seed;
+  const random = () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
+  }
+  return copy;
+}

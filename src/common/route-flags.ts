@@ -1,0 +1,16 @@
+import { RouteConfig } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
+
+/** What the Fastify hooks (app.setup.ts) need to know of a route; set on the Nest handler. */
+export interface RouteFlags {
+  /** The body's `userId` gets a throttle budget of its own. */
+  throttlePerUser?: boolean;
+  /** The use case judges and stores the Idempotency-Key inside its own transaction. */
+  idempotencyInTransaction?: boolean;
+}
+
+export const WithRouteFlags = (flags: RouteFlags) => RouteConfig(flags);
+
+export function routeFlagsOf(request: FastifyRequest): RouteFlags {
+  return (request.routeOptions.config ?? {}) as RouteFlags;
+}

@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import {
+  DomainError,
+  IdempotencyKeyInFlightError,
+  IdempotencyKeyMalformedError,
+  IdempotencyKeyReusedError,
+} from '../common/errors/domain-errors';
+import type { StoredResponse } from './idempotency-claim';
+import type { IdempotencyKeyModel } from './idempotency-key.model';
+
+/** 1–255 printable ASCII characters (IETF httpapi Idempotency-Key draft; the spec's bounds). */
+const VALID_KEY = /^[\x20-\x7e]{1,255}$/;
+
+/** What makes two requests "the same request": method, target and a hash of the body's canonical JSON. */
+export interface RequestFingerprint {
+  method: string;
+  path: string;
+  requestHash: string;
+}
+
+/** A request that carries an Idempotency-Key. */
+export interface IdempotentRequest {
+  key: string;
+  fingerprint: RequestFingerprint;
+}
+
+export type Verdict =
+  | { kind: 'claimable' }
+  | { kind: 'replay'; response: StoredResponse }
+  | { kind: 'refused'; error: DomainError };
+
+/** The header's value, undefined when absent; a malformed one is a 400. */
+export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !VALID_KEY.test(header)) {
+    throw new IdempotencyKeyMalformedError();
+  }
+  return header;
+}
+
+export function fingerprintOf(method: string, path: string, body: unknown): RequestFingerprint {
+  const requestHash = createHash('sha256')
+    .update(JSON.stringify(canonical(body)) ?? '')
+    .digest('hex');
+  return { method, path, requestHash };
+}
+
+/**
+ * The rules of the spec for a key already seen, in one place:
+ * expired or never seen → run it; used for another request → 422; answered → replay that answer;
+ * still running → 409 with Retry-After; running longer than the lock timeout (its request died) → run it.
+ * (IdempotencyRepository.claim applies the "run it" cases atomically in SQL; they must stay in step.)
+ */
+export function judge(
+  record: IdempotencyKeyModel | undefined,
+  fingerprint: RequestFingerprint,
+  now: Date,
+  lockTimeoutSeconds: number,
+): Verdict {
+  if (!record || record.expiresAt.getTime() <= now.getTime()) return { kind: 'claimable' };
+  if (!isSameRequest(record, fingerprint)) {
+    return { kind: 'refused', error: new IdempotencyKeyReusedError() };
+  }
+  if (record.responseStatus !== null && record.responseBody !== null) {
+    return {
+      kind: 'replay',
+      response: {
+        status: record.responseStatus,
+        headers: record.responseHeaders ?? {},
+        body: record.responseBody,
+      },
+    };
+  }
+  const lockedForMs = now.getTime() - (record.lockedAt?.getTime() ?? now.getTime());
+  const leftMs = lockTimeoutSeconds * 1000 - lockedForMs;
+  if (leftMs <= 0) return { kind: 'claimable' };
+  const retryAfterSeconds = Math.min(Math.max(Math.ceil(leftMs / 1000), 1), 5);
+  return { kind: 'refused', error: new IdempotencyKeyInFlightError(retryAfterSeconds) };
+}
+
+export function isSameRequest(a: RequestFingerprint, b: RequestFingerprint): boolean {
+  return a.method === b.method && a.path === b.path && a.requestHash === b.requestHash;
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+    );
+  }
+  return value;
+}
