@@ -80,7 +80,7 @@ function surgePlan(eventKey: string): Planned[] {
     method: 'POST',
     path,
     body: { userId },
-    headers: { 'idempotency-key': `surge-${userId}` },
+    headers: { 'idempotency-key': `${eventKey}-${userId}` },
     userId,
     kind: 'original',
   }));
@@ -96,7 +96,7 @@ function surgePlan(eventKey: string): Planned[] {
       method: 'POST',
       path,
       body: { userId },
-      headers: withKey ? { 'idempotency-key': `surge-${userId}` } : {},
+      headers: withKey ? { 'idempotency-key': `${eventKey}-${userId}` } : {},
       userId,
       kind: withKey ? 'retransmit-key' : 'retransmit-natural',
     });
@@ -119,22 +119,11 @@ async function surgeScenario(databaseUrl: string, knex: Knex) {
   const baseUrl = `http://127.0.0.1:${SERVICE_PORT}`;
   await waitFor(async () => (await fetch(`${baseUrl}/health/ready`)).ok, 30_000, 'the service');
 
-  const now = Date.now();
-  const eventKey = `surge-${now}`;
-  const created = await fetch(`${baseUrl}/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      eventKey,
-      name: '벤치마크 이벤트',
-      totalQuantity: scenario.tickets,
-      dailyLimit: scenario.dailyLimit,
-      startAt: new Date(now - 60_000).toISOString(),
-      endAt: new Date(now + 3_600_000).toISOString(),
-    }),
-  });
-  if (created.status !== 201) throw new Error(`event not created: ${created.status}`);
+  // A service is up before its opening second: warm it (JIT, connection pool) on an event of its own.
+  const warmUpKey = await createEvent(baseUrl, 'warm-up', scenario.tickets);
+  await runLoad('warm-up', surgePlan(warmUpKey).slice(0, 5_000), baseUrl, scenario.connections);
 
+  const eventKey = await createEvent(baseUrl, 'surge', scenario.tickets);
   const plan = surgePlan(eventKey);
   const results = await runLoad('surge', plan, baseUrl, scenario.connections);
   const peakRss = peakRssMb(service.child.pid!);
@@ -146,6 +135,29 @@ async function surgeScenario(databaseUrl: string, knex: Knex) {
 
   const invariants = await checkSurgeInvariants(knex, eventKey, plan, results);
   return { requestCount: plan.length, plan, results, peakRss, totals, invariants };
+}
+
+async function createEvent(
+  baseUrl: string,
+  prefix: string,
+  totalQuantity: number,
+): Promise<string> {
+  const now = Date.now();
+  const eventKey = `${prefix}-${now}`;
+  const created = await fetch(`${baseUrl}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      eventKey,
+      name: '벤치마크 이벤트',
+      totalQuantity,
+      dailyLimit: scenario.dailyLimit,
+      startAt: new Date(now - 60_000).toISOString(),
+      endAt: new Date(now + 3_600_000).toISOString(),
+    }),
+  });
+  if (created.status !== 201) throw new Error(`event not created: ${created.status}`);
+  return eventKey;
 }
 
 async function checkSurgeInvariants(

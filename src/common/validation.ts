@@ -39,14 +39,22 @@ export const zonedTimestamp = () =>
     return date ? truncateToSecond(date) : helpers.error('timestamp.zoned');
   });
 
-/** The schema with the Korean messages and unwrapped labels; compile once, validate often. */
+/**
+ * The schema with the Korean messages and every validation preference; compile once, validate often
+ * (options passed to validate() itself would recompile the messages on every call).
+ */
 export function withKoreanMessages<T>(schema: Joi.Schema<T>): Joi.Schema<T> {
-  return schema.prefs({ messages: KOREAN_MESSAGES, errors: { wrap: { label: false } } });
+  return schema.prefs({
+    abortEarly: true,
+    convert: true,
+    messages: KOREAN_MESSAGES,
+    errors: { wrap: { label: false } },
+  });
 }
 
 /** Validates `value` against `schema` (from withKoreanMessages), or throws a 400 in the spec's shape. */
 export function validate<T>(schema: Joi.Schema<T>, value: unknown): T {
-  const result = schema.validate(value, { abortEarly: true, convert: true });
+  const result = schema.validate(value);
   if (result.error) throw new InvalidInputError(result.error.details[0].message);
   return result.value;
 }

@@ -6,6 +6,14 @@ export abstract class DomainError extends Error {
   abstract readonly status: number;
   /** Headers that belong to this outcome (e.g. Retry-After). */
   readonly headers: Record<string, string> = {};
+
+  constructor(message: string) {
+    // An expected outcome, not a bug: no stack trace to capture (thousands per second when sold out).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = limit;
+  }
 }
 
 export class InvalidInputError extends DomainError {
