@@ -1,0 +1,60 @@
+// k6: the opening-second surge — distinct users race for the tickets of a fresh event.
+// `k6 run loadtest/surge.js` (BASE_URL defaults to http://localhost:3000). The numbers come from
+// scenario.json, shared with `npm run bench`.
+import { check } from 'k6';
+import exec from 'k6/execution';
+import http from 'k6/http';
+import { Counter } from 'k6/metrics';
+
+const scenario = JSON.parse(open('./scenario.json'));
+const BASE_URL = __ENV.BASE_URL || 'http://localhost:3000';
+const JSON_HEADERS = { 'content-type': 'application/json' };
+const issued = new Counter('tickets_issued');
+const soldOut = new Counter('tickets_sold_out');
+
+export const options = {
+  scenarios: {
+    surge: {
+      executor: 'shared-iterations',
+      vus: scenario.connections,
+      iterations: scenario.users,
+      maxDuration: '2m',
+    },
+  },
+  thresholds: {
+    // Every request ends in a designed answer (ticket, sold out, throttled), never a server error.
+    http_req_failed: ['rate<0.01'],
+    checks: ['rate>0.99'],
+    http_req_duration: ['p(99)<1000'],
+  },
+};
+
+export function setup() {
+  const now = Date.now();
+  const eventKey = `k6-surge-${now}`;
+  const response = http.post(
+    `${BASE_URL}/events`,
+    JSON.stringify({
+      eventKey,
+      name: 'k6 surge',
+      totalQuantity: scenario.tickets,
+      dailyLimit: scenario.dailyLimit,
+      startAt: new Date(now - 60_000).toISOString(),
+      endAt: new Date(now + 3_600_000).toISOString(),
+    }),
+    { headers: JSON_HEADERS },
+  );
+  check(response, { 'event created': (r) => r.status === 201 });
+  return { eventKey };
+}
+
+export default function surge({ eventKey }) {
+  const userId = exec.scenario.iterationInTest + 1;
+  const response = http.post(`${BASE_URL}/events/${eventKey}/tickets`, JSON.stringify({ userId }), {
+    headers: { ...JSON_HEADERS, 'idempotency-key': `${eventKey}-${userId}` },
+    responseCallback: http.expectedStatuses(200, 201, 409, 429),
+  });
+  if (response.status === 201) issued.add(1);
+  if (response.status === 409) soldOut.add(1);
+  check(response, { 'ticket or clear refusal': (r) => [200, 201, 409, 429].includes(r.status) });
+}
