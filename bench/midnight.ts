@@ -23,6 +23,7 @@ export async function runMidnightScenario(
     LOG_LEVEL: 'silent',
     DATABASE_URL: databaseUrl,
     THROTTLE_IP_LIMIT: '100000000',
+    DOCS_UI: 'false',
   });
   const clock = new ManualClock('2026-03-10T14:59:59Z'); // 23:59:59 KST
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { AdminModule } from './admin/admin.module';
 import { ClockModule } from './clock/clock.module';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ConfigModule } from './config/config.module';
@@ -18,6 +19,7 @@ import { TicketsModule } from './tickets/tickets.module';
     LoggingModule,
     DatabaseModule,
     ThrottlingModule,
+    AdminModule,
     IdempotencyModule,
     EventsModule,
     TicketsModule,

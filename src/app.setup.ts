@@ -1,7 +1,11 @@
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import helmet from '@fastify/helmet';
 import { LogController } from 'fastify';
 import { Logger } from 'nestjs-pino';
+import { AdminAuth } from './admin/admin-auth';
 import type { AppConfig } from './config/config';
+import { APP_CONFIG } from './config/config.module';
+import { setUpOpenApi } from './openapi/openapi';
 import { IdempotencyHooks } from './idempotency/idempotency-hooks';
 import { logCompletedRequest, requestIdOf } from './logging/request-log';
 import { rootLogger } from './logging/root-logger';
@@ -26,13 +30,29 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
 
 /**
  * The HTTP pipeline around Nest's routes, in the order it runs, then route registration:
- * request id → throttling (429 before any database work) → Idempotency-Key claim or replay → route →
- * keep the idempotent answer → one log line.
+ * security headers (helmet), CORS when configured → request id → throttling (429 before any database work)
+ * → admin credentials (401) → Idempotency-Key claim or replay → route → keep the idempotent answer →
+ * one log line.
  */
 export async function prepareApp(app: NestFastifyApplication): Promise<NestFastifyApplication> {
+  const config = app.get<AppConfig>(APP_CONFIG);
   app.useLogger(app.get(Logger));
   app.flushLogs();
+  await app.register(helmet, {
+    // The API answers JSON; the only HTML is Swagger UI at /docs, which needs its inline script and styles.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+      },
+    },
+  });
+  if (config.corsOrigins.length > 0) app.enableCors({ origin: config.corsOrigins });
+  setUpOpenApi(app, config.docsUi);
   const throttler = app.get(SurgeThrottler);
+  const admin = app.get(AdminAuth);
   const idempotency = app.get(IdempotencyHooks);
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', (request, reply, done) => {
@@ -40,6 +60,14 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
     done();
   });
   fastify.addHook('preHandler', (request) => throttler.check(request));
+  fastify.addHook('preHandler', (request, _reply, done) => {
+    try {
+      admin.check(request);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
   fastify.addHook('preHandler', (request, reply) => idempotency.preHandler(request, reply));
   fastify.addHook('onSend', (request, reply, payload) =>
     idempotency.onSend(request, reply, payload),

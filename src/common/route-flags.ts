@@ -7,6 +7,8 @@ export interface RouteFlags {
   throttlePerUser?: boolean;
   /** The use case judges and stores the Idempotency-Key inside its own transaction. */
   idempotencyInTransaction?: boolean;
+  /** Needs `Authorization: Bearer <ADMIN_TOKEN>` when ADMIN_TOKEN is set. */
+  admin?: boolean;
 }
 
 export const WithRouteFlags = (flags: RouteFlags) => RouteConfig(flags);

@@ -6,6 +6,12 @@ export interface AppConfig {
   host: string;
   port: number;
   trustProxy: boolean;
+  /** Unset: event administration is open (local development only). */
+  adminToken: string | undefined;
+  /** Origins allowed by CORS; empty: CORS off. */
+  corsOrigins: string[];
+  /** Serve Swagger UI at /docs (the document at /docs-json is always served). */
+  docsUi: boolean;
   bodyLimitBytes: number;
   logLevel: string;
   shutdownGraceMs: number;
@@ -49,6 +55,9 @@ const schema = Joi.object({
   HOST: Joi.string().default('0.0.0.0'),
   PORT: Joi.number().port().default(3000),
   TRUST_PROXY: Joi.boolean().default(false),
+  ADMIN_TOKEN: Joi.string().min(16).max(512).optional(),
+  CORS_ORIGINS: Joi.string().allow('').default(''),
+  DOCS_UI: Joi.boolean().default(true),
   BODY_LIMIT_BYTES: Joi.number()
     .integer()
     .min(256)
@@ -115,6 +124,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: v.HOST,
     port: v.PORT,
     trustProxy: v.TRUST_PROXY,
+    adminToken: v.ADMIN_TOKEN,
+    docsUi: v.DOCS_UI,
+    corsOrigins: (v.CORS_ORIGINS as string)
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
     bodyLimitBytes: v.BODY_LIMIT_BYTES,
     logLevel: v.LOG_LEVEL,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,

@@ -1,5 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { JoiPipe } from '../common/joi.pipe';
+import { ADMIN_ONLY, ApiOperationDoc, BAD_INPUT, UNKNOWN_EVENT } from '../openapi/api-docs';
+import * as schemas from '../openapi/schemas';
+import { WithRouteFlags } from '../common/route-flags';
 import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
 import { IdempotencyClaimOf } from '../idempotency/idempotency-hooks';
 import {
@@ -12,12 +16,26 @@ import {
 import { CreatedEventView, EventView } from './event.views';
 import { EventsService } from './events.service';
 
+@ApiTags('events')
 @Controller('events')
 export class EventsController {
   constructor(private readonly events: EventsService) {}
 
   @Post()
   @HttpCode(201)
+  @WithRouteFlags({ admin: true })
+  @ApiBearerAuth()
+  @ApiOperationDoc({
+    summary: 'Create an event',
+    body: schemas.createEventBody,
+    idempotent: true,
+    outcomes: {
+      201: { description: 'Created', schema: schemas.createdEvent },
+      400: BAD_INPUT,
+      401: ADMIN_ONLY,
+      409: { description: 'eventKey taken', messages: ['이미 존재하는 이벤트입니다.'] },
+    },
+  })
   createEvent(
     @Body(new JoiPipe(createEventSchema)) input: CreateEventInput,
     @IdempotencyClaimOf() claim: IdempotencyClaim | undefined,
@@ -27,17 +45,44 @@ export class EventsController {
 
   /** The events running now: inside their period and switched on. */
   @Get()
+  @ApiOperationDoc({
+    summary: 'The events running now (inside their period and switched on)',
+    outcomes: {
+      200: { description: 'Running events', schema: { type: 'array', items: schemas.event } },
+    },
+  })
   listRunningEvents(): Promise<EventView[]> {
     return this.events.listRunningEvents();
   }
 
   @Get(':eventKey')
+  @ApiOperationDoc({
+    summary: 'One event, with remainingQuantity and todayIssuedCount (KST day)',
+    outcomes: {
+      200: { description: 'The event', schema: schemas.event },
+      400: BAD_INPUT,
+      404: UNKNOWN_EVENT,
+    },
+  })
   getEvent(@Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string): Promise<EventView> {
     return this.events.getEvent(eventKey);
   }
 
   /** Switches issuing off or on. */
   @Patch(':eventKey')
+  @WithRouteFlags({ admin: true })
+  @ApiBearerAuth()
+  @ApiOperationDoc({
+    summary: 'Switch issuing off or on',
+    body: schemas.setEventActiveBody,
+    idempotent: true,
+    outcomes: {
+      200: { description: 'The event', schema: schemas.event },
+      400: BAD_INPUT,
+      401: ADMIN_ONLY,
+      404: UNKNOWN_EVENT,
+    },
+  })
   setEventActive(
     @Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string,
     @Body(new JoiPipe(setEventActiveSchema)) { isActive }: SetEventActiveInput,

@@ -1,9 +1,12 @@
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import * as schemas from '../openapi/schemas';
 import type { FastifyReply } from 'fastify';
 import { DatabaseHealthIndicator } from './database.health';
 import { ShutdownState } from './shutdown-state';
 
+@ApiTags('health')
 @Controller('health')
 export class HealthController {
   constructor(
@@ -15,12 +18,19 @@ export class HealthController {
 
   /** The process is up and its event loop turns. */
   @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process answers' })
+  @ApiResponse({ status: 200, description: 'Up', schema: schemas.health })
   live() {
     return { status: 'ok' };
   }
 
   /** Ready for traffic: database reachable, migrations applied, pool not exhausted, not shutting down. */
   @Get('ready')
+  @ApiOperation({
+    summary: 'Readiness: database reachable, migrations applied, pool not exhausted',
+  })
+  @ApiResponse({ status: 200, description: 'Ready (terminus details)', schema: schemas.health })
+  @ApiResponse({ status: 503, description: 'Not ready: error shape plus terminus details' })
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     try {
       return await this.health.check([

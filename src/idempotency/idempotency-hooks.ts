@@ -28,8 +28,8 @@ const REPLAYED_HEADERS = ['content-type', 'retry-after'];
  * - preHandler: a malformed key is a 400. A route flagged `idempotencyInTransaction` gets the key for its
  *   use case (ticket issuance judges, decides and stores in one transaction). Any other route claims the key
  *   here, or replays the stored answer (`Idempotent-Replayed: true`), or is refused (422, 409).
- * - onSend: keep the answer exactly as it goes out, unless the use case stored it already; a 5xx is not
- *   kept, the claim is released so a retry runs afresh.
+ * - onSend: keep the answer exactly as it goes out, unless the use case stored it already; a 5xx or an
+ *   input refusal (400) is not kept, the claim is released so a retry runs afresh.
  */
 @Injectable()
 export class IdempotencyHooks {
@@ -66,7 +66,9 @@ export class IdempotencyHooks {
     if (!claim || claim.stored) return payload;
     claims.delete(request);
     try {
-      if (reply.statusCode >= 500) {
+      // Not kept (as Stripe does): a 5xx, so a retry can succeed, and a 400, which on these routes is always
+      // a refusal of the input — the request never ran. (Issuance's business 400s are kept by its use case.)
+      if (reply.statusCode >= 500 || reply.statusCode === 400) {
         await this.idempotency.release(claim);
       } else {
         await this.idempotency.complete(claim, {

@@ -1,6 +1,9 @@
 import { Body, Controller, Get, Param, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiTags } from '@nestjs/swagger';
 import { JoiPipe } from '../common/joi.pipe';
+import { ApiOperationDoc, BAD_INPUT, UNKNOWN_EVENT } from '../openapi/api-docs';
+import * as schemas from '../openapi/schemas';
 import { positiveIdParam } from '../common/validation';
 import { eventKeySchema } from '../events/event.schemas';
 import { IdempotentRequestOf, prepareReplay } from '../idempotency/idempotency-hooks';
@@ -21,6 +24,37 @@ export class TicketsController {
 
   /** 201 with a new ticket, 200 with the ticket the user already holds. */
   @Post('events/:eventKey/tickets')
+  @ApiTags('tickets')
+  @ApiOperationDoc({
+    summary: 'Ask for a golden ticket: 201 new, 200 the one the user already holds',
+    body: schemas.issueTicketBody,
+    idempotent: true,
+    outcomes: {
+      201: { description: 'Issued', schema: schemas.ticket },
+      200: { description: 'Already held: the same ticket again', schema: schemas.ticket },
+      400: {
+        description: 'Outside the period, switched off, or bad input',
+        messages: [
+          '이벤트 기간이 아닙니다.',
+          '현재 발급이 중단된 이벤트입니다.',
+          'userId은(는) 1 이상이어야 합니다.',
+        ],
+      },
+      404: UNKNOWN_EVENT,
+      409: {
+        description: "Sold out, today's cap reached, or the same Idempotency-Key still in flight",
+        messages: [
+          '티켓이 모두 소진되었습니다.',
+          '오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.',
+          '같은 Idempotency-Key의 요청이 아직 처리 중입니다. 잠시 후 다시 시도해주세요.',
+        ],
+      },
+      422: {
+        description: 'Idempotency-Key reused for another request',
+        messages: ['이 Idempotency-Key는 다른 요청에 이미 사용되었습니다. 새 키로 요청해주세요.'],
+      },
+    },
+  })
   @WithRouteFlags({ throttlePerUser: true, idempotencyInTransaction: true })
   async issueTicket(
     @Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string,
@@ -45,6 +79,14 @@ export class TicketsController {
 
   /** The user's tickets, newest first. */
   @Get('users/:userId/tickets')
+  @ApiTags('tickets')
+  @ApiOperationDoc({
+    summary: "A user's tickets, newest first ([] for none)",
+    outcomes: {
+      200: { description: 'Tickets', schema: { type: 'array', items: schemas.userTicket } },
+      400: BAD_INPUT,
+    },
+  })
   listUserTickets(
     @Param('userId', new JoiPipe(positiveIdParam('userId'))) userId: number,
   ): Promise<UserTicketView[]> {

@@ -41,6 +41,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     DB_POOL_MIN: '0',
     THROTTLE_IP_LIMIT: '1000000',
     THROTTLE_USER_LIMIT: '1000000',
+    // Swagger UI's static files need ESM-only packages that Jest cannot load; the process test checks /docs.
+    DOCS_UI: 'false',
     ...options.env,
   });
   const clock = new ManualClock(options.now ?? '2026-03-01T12:00:00Z');

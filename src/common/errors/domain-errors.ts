@@ -84,6 +84,14 @@ export class IdempotencyKeyInFlightError extends DomainError {
   }
 }
 
+export class AdminCredentialsError extends DomainError {
+  readonly status = 401;
+  constructor() {
+    super('관리자 인증이 필요합니다. Authorization: Bearer <관리자 토큰> 헤더를 확인해주세요.');
+    this.headers['www-authenticate'] = 'Bearer';
+  }
+}
+
 export class TooManyRequestsError extends DomainError {
   readonly status = 429;
   constructor(retryAfterSeconds: number) {

@@ -1,0 +1,111 @@
+import request from 'supertest';
+import { startTestApp, TestApp } from './support/test-app';
+import { createEvent, eventBody, issue } from './support/fixtures';
+import { OpenApiContract } from './support/openapi-contract';
+
+/** The OpenAPI document lists every route of the spec, and real answers match what it documents. */
+describe('OpenAPI document', () => {
+  let t: TestApp;
+  let contract: OpenApiContract;
+
+  beforeAll(async () => {
+    t = await startTestApp({ now: '2026-03-10T03:00:00Z' });
+    contract = await OpenApiContract.load(t.url);
+  });
+  afterAll(() => t.close());
+
+  it('lists every route of the spec', () => {
+    const routes = Object.entries(contract.document.paths).flatMap(([path, operations]) =>
+      Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(routes.sort()).toEqual(
+      [
+        'POST /events',
+        'GET /events',
+        'GET /events/{eventKey}',
+        'PATCH /events/{eventKey}',
+        'POST /events/{eventKey}/tickets',
+        'GET /users/{userId}/tickets',
+        'GET /health/live',
+        'GET /health/ready',
+      ].sort(),
+    );
+  });
+
+  it('documents the spec’s exact messages, the headers, 429 and 503', () => {
+    const text = JSON.stringify(contract.document);
+    for (const message of [
+      '존재하지 않는 이벤트입니다.',
+      '이미 존재하는 이벤트입니다.',
+      '이벤트 기간이 아닙니다.',
+      '티켓이 모두 소진되었습니다.',
+      '오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.',
+    ]) {
+      expect(text).toContain(message);
+    }
+    const issueOperation = contract.document.paths['/events/{eventKey}/tickets']
+      .post as unknown as {
+      parameters: Array<{ name: string }>;
+      responses: Record<string, unknown>;
+    };
+    expect(issueOperation.parameters.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['Idempotency-Key', 'X-Request-Id', 'eventKey']),
+    );
+    expect(Object.keys(issueOperation.responses)).toEqual(
+      expect.arrayContaining(['200', '201', '400', '404', '409', '422', '429', '503']),
+    );
+  });
+
+  it('matches every answer the API gives', async () => {
+    const check = (method: string, route: string) => (response: request.Response) => {
+      contract.check(method, route, response);
+      return response;
+    };
+    const created = await request(t.url)
+      .post('/events')
+      .send(eventBody({ totalQuantity: 1 }));
+    check('POST', '/events')(created);
+    const key = created.body.eventKey as string;
+    check(
+      'POST',
+      '/events',
+    )(
+      await request(t.url)
+        .post('/events')
+        .send(eventBody({ eventKey: key })),
+    );
+    check('POST', '/events')(await request(t.url).post('/events').send({ name: 1 }));
+    check('GET', '/events')(await request(t.url).get('/events'));
+    check('GET', '/events/{eventKey}')(await request(t.url).get(`/events/${key}`));
+    check('GET', '/events/{eventKey}')(await request(t.url).get('/events/none'));
+    check('GET', '/events/{eventKey}')(await request(t.url).get('/events/bad.key'));
+
+    const tickets = '/events/{eventKey}/tickets';
+    const first = await issue(t.url, key, 1, 'contract-key');
+    expect(first.status).toBe(201);
+    check('POST', tickets)(first);
+    check('POST', tickets)(await issue(t.url, key, 1));
+    check('POST', tickets)(await issue(t.url, key, 2));
+    check('POST', tickets)(await issue(t.url, key, 2, 'contract-key'));
+    check('POST', tickets)(await issue(t.url, 'none', 1));
+    check('POST', tickets)(await issue(t.url, key, 'x'));
+    const capped = await createEvent(t.url, { dailyLimit: 1 });
+    await issue(t.url, capped.eventKey, 1).expect(201);
+    check('POST', tickets)(await issue(t.url, capped.eventKey, 2).expect(409));
+
+    check('GET', '/users/{userId}/tickets')(await request(t.url).get('/users/1/tickets'));
+    check('GET', '/users/{userId}/tickets')(await request(t.url).get('/users/abc/tickets'));
+
+    const patch = (body: object) => request(t.url).patch(`/events/${key}`).send(body);
+    check('PATCH', '/events/{eventKey}')(await patch({ isActive: false }));
+    check('PATCH', '/events/{eventKey}')(await patch({}));
+    check(
+      'PATCH',
+      '/events/{eventKey}',
+    )(await request(t.url).patch('/events/none').send({ isActive: true }));
+    check('POST', tickets)(await issue(t.url, key, 3));
+
+    check('GET', '/health/live')(await request(t.url).get('/health/live'));
+    check('GET', '/health/ready')(await request(t.url).get('/health/ready'));
+  });
+});
