@@ -64,6 +64,12 @@ describe('the service process', () => {
     expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('serves Swagger UI at /docs', async () => {
+    const docs = await request(url).get('/docs').redirects(1).expect(200);
+    expect(docs.headers['content-type']).toContain('text/html');
+    expect(docs.text).toContain('swagger-ui');
+  });
+
   it('drains a burst on SIGTERM: every answer matches the database, no ticket lacks one', async () => {
     const body = eventBody({
       totalQuantity: 100_000,
