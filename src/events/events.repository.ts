@@ -51,13 +51,4 @@ export class EventsRepository {
       .where('kstDay', day);
     return new Map(rows.map((row) => [row.eventId, row.issuedCount]));
   }
-
-  /** Adds `count` newly issued tickets to the event's totals, for the whole event and for `day`. */
-  async addIssued(db: Knex, event: EventModel, day: string, count: number): Promise<void> {
-    await db('events').where('id', event.id).increment('issuedCount', count);
-    await db('eventDailyCounts')
-      .insert({ eventId: event.id, kstDay: day, issuedCount: count, dailyLimit: event.dailyLimit })
-      .onConflict(['eventId', 'kstDay'])
-      .merge({ issuedCount: db.raw('?? + ?', ['event_daily_counts.issued_count', count]) });
-  }
 }

@@ -6,7 +6,6 @@ import {
   IdempotencyKeyReusedError,
 } from '../common/errors/domain-errors';
 import type { StoredResponse } from './idempotency-claim';
-import type { IdempotencyKeyModel } from './idempotency-key.model';
 
 /** 1–255 printable ASCII characters (IETF httpapi Idempotency-Key draft; the spec's bounds). */
 const VALID_KEY = /^[\x20-\x7e]{1,255}$/;
@@ -22,6 +21,16 @@ export interface RequestFingerprint {
 export interface IdempotentRequest {
   key: string;
   fingerprint: RequestFingerprint;
+}
+
+/** What the rules need of a stored key (an IdempotencyKeyModel, or a row read with an issuance batch). */
+export interface KeyRecord extends RequestFingerprint {
+  idempotencyKey: string;
+  lockedAt: Date | null;
+  responseStatus: number | null;
+  responseHeaders: Record<string, string> | null;
+  responseBody: string | null;
+  expiresAt: Date;
 }
 
 export type Verdict =
@@ -52,7 +61,7 @@ export function fingerprintOf(method: string, path: string, body: unknown): Requ
  * (IdempotencyRepository.claim applies the "run it" cases atomically in SQL; they must stay in step.)
  */
 export function judge(
-  record: IdempotencyKeyModel | undefined,
+  record: KeyRecord | undefined,
   fingerprint: RequestFingerprint,
   now: Date,
   lockTimeoutSeconds: number,

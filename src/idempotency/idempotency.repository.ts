@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { IdempotencyKeyModel } from './idempotency-key.model';
-import type { IdempotentRequest, RequestFingerprint } from './idempotency-rules';
+import type { RequestFingerprint } from './idempotency-rules';
 
 export interface ClaimTiming {
   now: Date;
@@ -84,54 +84,6 @@ export class IdempotencyRepository {
         lockedAt: null,
       })
       .where({ idempotencyKey: claim.key, lockToken: claim.token });
-  }
-
-  /** The records of these keys, by key. */
-  async findMany(db: Knex, keys: string[]): Promise<Map<string, IdempotencyKeyModel>> {
-    if (keys.length === 0) return new Map();
-    const records = await IdempotencyKeyModel.query(db).whereIn('idempotencyKey', keys);
-    return new Map(records.map((record) => [record.idempotencyKey, record]));
-  }
-
-  /**
-   * Records requests and their answers in one statement, for a use case that decided them in the same
-   * transaction. Each key must have been judged claimable; returns false when one of them was claimed or
-   * answered meanwhile (the caller's transaction must then run again and judge anew).
-   */
-  async storeAnswered(
-    db: Knex,
-    entries: ReadonlyArray<{ request: IdempotentRequest; response: StoredResponse }>,
-    timing: ClaimTiming,
-  ): Promise<boolean> {
-    if (entries.length === 0) return true;
-    const rows = entries.map(({ request, response }) => [
-      request.key,
-      request.fingerprint.method,
-      request.fingerprint.path,
-      request.fingerprint.requestHash,
-      response.status,
-      JSON.stringify(response.headers),
-      response.body,
-    ]);
-    const result = await db.raw<{ rowCount: number }>(
-      `INSERT INTO idempotency_keys AS k
-         (idempotency_key, method, path, request_hash, response_status, response_headers, response_body,
-          created_at, expires_at)
-       SELECT v.key, v.method, v.path, v.hash, v.status, v.headers::jsonb, v.body, ?::timestamptz, ?::timestamptz
-         FROM (VALUES ${rows.map(() => '(?, ?, ?, ?, ?::smallint, ?, ?)').join(', ')})
-              AS v (key, method, path, hash, status, headers, body)
-       ON CONFLICT (idempotency_key) DO UPDATE
-         SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
-             response_status = excluded.response_status, response_headers = excluded.response_headers,
-             response_body = excluded.response_body, lock_token = NULL, locked_at = NULL,
-             created_at = excluded.created_at, expires_at = excluded.expires_at
-       WHERE k.expires_at <= ?::timestamptz
-          OR (k.response_status IS NULL AND k.locked_at < ?::timestamptz
-              AND k.method = excluded.method AND k.path = excluded.path
-              AND k.request_hash = excluded.request_hash)`,
-      [timing.now, timing.expiresAt, ...rows.flat(), timing.now, timing.staleBefore],
-    );
-    return result.rowCount === entries.length;
   }
 
   /** Gives the key back (a 5xx is not an answer to keep), so a retry runs afresh. */

@@ -14,14 +14,12 @@ import { KeyedBatcher } from '../common/keyed-batcher';
 import { kstDay } from '../common/time';
 import { KNEX } from '../database/database.module';
 import { runSerializable } from '../database/transaction';
-import { EventsRepository } from '../events/events.repository';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
 import { IdempotentRequest, isSameRequest, judge } from '../idempotency/idempotency-rules';
-import { IdempotencyRepository, toStoredResponse } from '../idempotency/idempotency.repository';
-import { ConcurrentIssuanceError } from './concurrent-issuance.error';
-import { decideIssuance, IssuanceDecision } from './issuance-policy';
+import { toStoredResponse } from '../idempotency/idempotency.repository';
+import { decideIssuance, HeldTicket, IssuanceDecision } from './issuance-policy';
+import { IssuanceRepository } from './issuance.repository';
 import { TicketView, toTicketView } from './ticket.views';
-import { TicketsRepository } from './tickets.repository';
 
 export interface IssueTicketRequest {
   userId: number;
@@ -50,9 +48,9 @@ export interface IssuanceStats {
 
 /**
  * Use case: issue a golden ticket. Concurrent requests for one event are coalesced (KeyedBatcher) and decided
- * together in ONE SERIALIZABLE transaction, which
- * 1. judges each Idempotency-Key (replay, 422, 409, or run),
- * 2. reads the event, the users' tickets and today's count and applies the rules (issuance-policy.ts),
+ * together in ONE SERIALIZABLE transaction of two statements (IssuanceRepository), which
+ * 1. reads the event, the users' tickets, today's count and the Idempotency-Key records,
+ * 2. judges each key (replay, 422, 409, or run) and applies the rules (issuance-policy.ts) to the rest,
  * 3. writes the new tickets and counters, and records every keyed request with its answer.
  * One commit per batch instead of two per request; the transaction is retried on serialization failure, and
  * when retries run out every request of the batch gets a 503 and nothing of it was written.
@@ -67,9 +65,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     @Inject(KNEX) private readonly knex: Knex,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly clock: Clock,
-    private readonly events: EventsRepository,
-    private readonly tickets: TicketsRepository,
-    private readonly idempotency: IdempotencyRepository,
+    private readonly issuance: IssuanceRepository,
   ) {
     this.batcher = new KeyedBatcher((eventKey, requests) => this.issueBatch(eventKey, requests), {
       maxBatch: config.issuance.batchMax,
@@ -112,15 +108,19 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     requests: IssueTicketRequest[],
   ): Promise<IssueTicketAnswer[]> {
     const now = this.clock.now();
+    const day = kstDay(now);
     const { ttlSeconds, lockTimeoutSeconds } = this.config.idempotency;
     const answers = new Array<IssueTicketAnswer | undefined>(requests.length);
+    const snapshot = await this.issuance.read(
+      trx,
+      eventKey,
+      requests.map((request) => request.userId),
+      day,
+      requests.flatMap((request) => (request.idempotent ? [request.idempotent.key] : [])),
+    );
 
     // 1. Idempotency-Keys: a key seen before is answered from its record; a key repeated inside this batch
     //    gets the answer of its first copy (filled in at the end).
-    const records = await this.idempotency.findMany(
-      trx,
-      requests.flatMap((request) => (request.idempotent ? [request.idempotent.key] : [])),
-    );
     const firstWithKey = new Map<string, number>();
     const copyOf = new Map<number, number>();
     requests.forEach(({ idempotent }, index) => {
@@ -135,12 +135,8 @@ export class TicketIssuanceService implements OnApplicationShutdown {
         return;
       }
       firstWithKey.set(idempotent.key, index);
-      const verdict = judge(
-        records.get(idempotent.key),
-        idempotent.fingerprint,
-        now,
-        lockTimeoutSeconds,
-      );
+      const record = snapshot.keys.get(idempotent.key);
+      const verdict = judge(record, idempotent.fingerprint, now, lockTimeoutSeconds);
       if (verdict.kind === 'replay')
         answers[index] = { kind: 'replay', response: verdict.response };
       if (verdict.kind === 'refused') answers[index] = { kind: 'refused', error: verdict.error };
@@ -150,34 +146,29 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       .filter(({ index }) => answers[index] === undefined && !copyOf.has(index));
 
     // 2. The issuance rules for the rest, in arrival order.
-    const event = await this.events.findByKey(trx, eventKey);
+    const { event } = snapshot;
+    let issued: HeldTicket[] = [];
     if (!event) {
-      for (const { index } of toDecide)
+      for (const { index } of toDecide) {
         answers[index] = { kind: 'not-found', error: new EventNotFoundError() };
-    } else if (toDecide.length > 0) {
-      const day = kstDay(now);
+      }
+    } else {
       const userIds = toDecide.map(({ request }) => request.userId);
-      const held = await this.tickets.findHeld(trx, event.id, userIds);
-      const issuedToday = (await this.events.issuedOnDay(trx, [event.id], day)).get(event.id) ?? 0;
-      const decisions = decideIssuance(event, { held, issuedToday }, userIds, now);
+      const decisions = decideIssuance(event, snapshot, userIds, now);
       decisions.forEach(
         (decision, i) => (answers[toDecide[i].index] = toAnswer(decision, eventKey)),
       );
-      // 3. Writes: tickets, counters.
-      const issued = decisions.flatMap((d) => (d.kind === 'issued' ? [d.ticket] : []));
-      if (issued.length > 0) {
-        await this.tickets.insertMany(trx, event.id, day, issued);
-        await this.events.addIssued(trx, event, day, issued.length);
-      }
+      issued = decisions.flatMap((d) => (d.kind === 'issued' ? [d.ticket] : []));
     }
 
-    // 4. Every keyed request decided here, with its answer, in this same transaction.
+    // 3. One write: the new tickets and counts, and every keyed request decided here with its answer.
     const stored = new Map<number, StoredResponse>();
     for (const { request, index } of toDecide) {
       if (request.idempotent) stored.set(index, toStoredResponse(responseOf(answers[index]!)));
     }
-    const recorded = await this.idempotency.storeAnswered(
+    await this.issuance.write(
       trx,
+      event && issued.length > 0 ? { event, day, tickets: issued } : undefined,
       [...stored].map(([index, response]) => ({ request: requests[index].idempotent!, response })),
       {
         now,
@@ -185,7 +176,6 @@ export class TicketIssuanceService implements OnApplicationShutdown {
         staleBefore: new Date(now.getTime() - lockTimeoutSeconds * 1000),
       },
     );
-    if (!recorded) throw new ConcurrentIssuanceError();
     for (const [index, first] of copyOf) {
       const response = stored.get(first);
       answers[index] = response ? { kind: 'replay', response } : answers[first];

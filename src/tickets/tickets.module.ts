@@ -3,13 +3,14 @@ import { EventsModule } from '../events/events.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { TicketIssuanceService } from './ticket-issuance.service';
 import { TicketsController } from './tickets.controller';
+import { IssuanceRepository } from './issuance.repository';
 import { TicketsRepository } from './tickets.repository';
 import { TicketsService } from './tickets.service';
 
 @Module({
   imports: [EventsModule, IdempotencyModule],
   controllers: [TicketsController],
-  providers: [TicketIssuanceService, TicketsService, TicketsRepository],
+  providers: [TicketIssuanceService, TicketsService, TicketsRepository, IssuanceRepository],
   exports: [TicketIssuanceService],
 })
 export class TicketsModule {}

@@ -1,0 +1,188 @@
+import { Injectable } from '@nestjs/common';
+import type { Knex } from 'knex';
+import { isUniqueViolation } from '../database/pg-errors';
+import { EventModel } from '../events/event.model';
+import type { StoredResponse } from '../idempotency/idempotency-claim';
+import type { ClaimTiming } from '../idempotency/idempotency.repository';
+import type { IdempotentRequest, KeyRecord } from '../idempotency/idempotency-rules';
+import { ConcurrentIssuanceError } from './concurrent-issuance.error';
+import type { HeldTicket } from './issuance-policy';
+
+export interface IssuanceSnapshot {
+  event: EventModel | undefined;
+  /** Tickets the batch's users already hold for this event, by userId. */
+  held: Map<number, HeldTicket>;
+  /** Tickets issued for this event on the batch's KST day. */
+  issuedToday: number;
+  /** The records of the batch's Idempotency-Keys, by key. */
+  keys: Map<string, KeyRecord>;
+}
+
+export interface IssuanceWrites {
+  event: EventModel;
+  day: string;
+  tickets: HeldTicket[];
+}
+
+/**
+ * The data access of one issuance batch, in two statements: everything the decision reads, and everything
+ * it writes. Under a surge each round trip waits behind thousands of HTTP requests on the event loop, so a
+ * batch costs its number of statements; these two replace nine.
+ */
+@Injectable()
+export class IssuanceRepository {
+  async read(
+    db: Knex,
+    eventKey: string,
+    userIds: number[],
+    day: string,
+    keys: string[],
+  ): Promise<IssuanceSnapshot> {
+    const { rows } = await db.raw<{ rows: Array<Record<string, unknown>> }>(
+      `WITH e AS (SELECT * FROM events WHERE event_key = ?)
+       SELECT
+         (SELECT jsonb_build_object(
+            'id', id, 'eventKey', event_key, 'name', name, 'totalQuantity', total_quantity,
+            'dailyLimit', daily_limit, 'issuedCount', issued_count, 'isActive', is_active,
+            'startAt', start_at, 'endAt', end_at, 'createdAt', created_at) FROM e) AS event,
+         (SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'ticketId', t.id, 'userId', t.user_id, 'issuedAt', t.issued_at)), '[]'::jsonb)
+            FROM tickets t
+           WHERE t.event_id = (SELECT id FROM e)
+             AND t.user_id IN (SELECT jsonb_array_elements_text(?::jsonb)::bigint)) AS held,
+         (SELECT d.issued_count FROM event_daily_counts d
+           WHERE d.event_id = (SELECT id FROM e) AND d.kst_day = ?::date) AS today,
+         (SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'idempotencyKey', k.idempotency_key, 'method', k.method, 'path', k.path,
+            'requestHash', k.request_hash, 'lockedAt', k.locked_at, 'responseStatus', k.response_status,
+            'responseHeaders', k.response_headers, 'responseBody', k.response_body,
+            'expiresAt', k.expires_at)), '[]'::jsonb)
+            FROM idempotency_keys k
+           WHERE k.idempotency_key IN (SELECT jsonb_array_elements_text(?::jsonb))) AS keys`,
+      [eventKey, JSON.stringify(userIds), day, JSON.stringify(keys)],
+    );
+    const row = rows[0] as {
+      event: Record<string, unknown> | null;
+      held: Array<{ ticketId: string; userId: number; issuedAt: string }>;
+      today: number | null;
+      keys: Array<
+        Omit<KeyRecord, 'lockedAt' | 'expiresAt'> & { lockedAt: string | null; expiresAt: string }
+      >;
+    };
+    return {
+      event: row.event
+        ? EventModel.fromJson(
+            {
+              ...row.event,
+              startAt: new Date(row.event.startAt as string),
+              endAt: new Date(row.event.endAt as string),
+              createdAt: new Date(row.event.createdAt as string),
+            },
+            { skipValidation: true },
+          )
+        : undefined,
+      held: new Map(
+        row.held.map((t) => [t.userId, { ...t, issuedAt: new Date(t.issuedAt) }] as const),
+      ),
+      issuedToday: row.today ?? 0,
+      keys: new Map(
+        row.keys.map((k) => [
+          k.idempotencyKey,
+          {
+            ...k,
+            lockedAt: k.lockedAt === null ? null : new Date(k.lockedAt),
+            expiresAt: new Date(k.expiresAt),
+          },
+        ]),
+      ),
+    };
+  }
+
+  /**
+   * Writes the batch: new tickets, the event's and the day's counts, and every decided keyed request with its
+   * answer (each key must have been judged claimable; one claimed or answered meanwhile means the transaction
+   * must run again). Throws ConcurrentIssuanceError (retryable) when another transaction got there first.
+   */
+  async write(
+    db: Knex,
+    writes: IssuanceWrites | undefined,
+    answered: ReadonlyArray<{ request: IdempotentRequest; response: StoredResponse }>,
+    timing: ClaimTiming,
+  ): Promise<void> {
+    const tickets = writes?.tickets ?? [];
+    const count = tickets.length;
+    const keyRows = answered.map(({ request, response }) => ({
+      key: request.key,
+      method: request.fingerprint.method,
+      path: request.fingerprint.path,
+      requestHash: request.fingerprint.requestHash,
+      status: response.status,
+      headers: response.headers,
+      body: response.body,
+    }));
+    if (count === 0 && keyRows.length === 0) return;
+    try {
+      const { rows } = await db.raw<{ rows: Array<{ answered: number }> }>(
+        `WITH new_tickets AS (
+           INSERT INTO tickets (id, event_id, user_id, issued_at, kst_day)
+           SELECT (t->>'ticketId')::uuid, ?::bigint, (t->>'userId')::bigint, (t->>'issuedAt')::timestamptz,
+                  ?::date
+             FROM jsonb_array_elements(?::jsonb) t
+         ),
+         event_total AS (
+           UPDATE events SET issued_count = issued_count + ?::int WHERE id = ?::bigint AND ?::int > 0
+         ),
+         day_total AS (
+           INSERT INTO event_daily_counts (event_id, kst_day, issued_count, daily_limit)
+           SELECT ?::bigint, ?::date, ?::int, ?::int WHERE ?::int > 0
+           ON CONFLICT (event_id, kst_day)
+           DO UPDATE SET issued_count = event_daily_counts.issued_count + excluded.issued_count
+         ),
+         answered AS (
+           INSERT INTO idempotency_keys AS k
+             (idempotency_key, method, path, request_hash, response_status, response_headers, response_body,
+              created_at, expires_at)
+           SELECT a->>'key', a->>'method', a->>'path', a->>'requestHash', (a->>'status')::smallint,
+                  a->'headers', a->>'body', ?::timestamptz, ?::timestamptz
+             FROM jsonb_array_elements(?::jsonb) a
+           ON CONFLICT (idempotency_key) DO UPDATE
+             SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+                 response_status = excluded.response_status, response_headers = excluded.response_headers,
+                 response_body = excluded.response_body, lock_token = NULL, locked_at = NULL,
+                 created_at = excluded.created_at, expires_at = excluded.expires_at
+           WHERE k.expires_at <= ?::timestamptz
+              OR (k.response_status IS NULL AND k.locked_at < ?::timestamptz
+                  AND k.method = excluded.method AND k.path = excluded.path
+                  AND k.request_hash = excluded.request_hash)
+           RETURNING 1
+         )
+         SELECT count(*)::int AS answered FROM answered`,
+        [
+          writes?.event.id ?? null,
+          writes?.day ?? null,
+          JSON.stringify(tickets),
+          count,
+          writes?.event.id ?? null,
+          count,
+          writes?.event.id ?? null,
+          writes?.day ?? null,
+          count,
+          writes?.event.dailyLimit ?? null,
+          count,
+          timing.now,
+          timing.expiresAt,
+          JSON.stringify(keyRows),
+          timing.now,
+          timing.staleBefore,
+        ],
+      );
+      if (rows[0].answered !== keyRows.length) throw new ConcurrentIssuanceError();
+    } catch (error) {
+      // Another transaction issued to the same user first: the retry will find that ticket.
+      if (isUniqueViolation(error, 'tickets_one_per_user_per_event')) {
+        throw new ConcurrentIssuanceError();
+      }
+      throw error;
+    }
+  }
+}
