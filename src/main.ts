@@ -1,16 +1,16 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import pino from 'pino';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { createFastifyAdapter, prepareApp } from './app.setup';
 import { loadConfig } from './config/config';
 import { EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres';
+import { rootLogger } from './logging/root-logger';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
-  // Bootstrap messages are JSON lines too, like every request log.
-  const log = pino({ level: config.logLevel });
+  // Bootstrap and shutdown messages go through the same logger as every request line.
+  const log = rootLogger(config);
   let embedded: EmbeddedDatabase | undefined;
   if (!config.database.url) {
     embedded = await startEmbeddedPostgres({

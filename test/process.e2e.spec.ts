@@ -136,9 +136,12 @@ describe('the service process', () => {
     for (const entry of requests) {
       expect(typeof entry.requestId).toBe('string');
       expect(entry).toHaveProperty('latencyMs');
-      expect(entry).toHaveProperty('res.statusCode');
+      expect(entry).toHaveProperty('statusCode');
+      expect(entry).toHaveProperty('method');
     }
-    expect(requests.some((entry) => entry.requestId === 'trace-abc-123')).toBe(true);
+    expect(requests).toContainEqual(
+      expect.objectContaining({ requestId: 'trace-abc-123', route: '/events', statusCode: 200 }),
+    );
     const issuance = requests.filter((entry) => entry.issuance !== undefined);
     expect(issuance.length).toBeGreaterThan(0);
     expect(issuance[0].issuance).toMatchObject({ outcome: 'issued', retries: 0 });

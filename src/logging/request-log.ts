@@ -28,8 +28,11 @@ export function logCompletedRequest(request: FastifyRequest, reply: FastifyReply
   const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
   request.log[level](
     {
-      req: { method: request.method, url: request.url, route: request.routeOptions.url },
-      res: { statusCode: status },
+      // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
+      method: request.method,
+      url: request.url,
+      route: request.routeOptions.url,
+      statusCode: status,
       latencyMs: Math.round(reply.elapsedTime * 10) / 10,
       ...extraFields.get(request),
     },
