@@ -3,16 +3,11 @@
  * a storm of distinct users is fired, and halfway through the clock moves from 23:59:59 KST to 00:00:00 KST.
  * The cap must be reached on each side and reset exactly once.
  */
-import { Test } from '@nestjs/testing';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import knexFactory from 'knex';
-import { AppModule } from '../src/app.module';
-import { createFastifyAdapter, prepareApp } from '../src/app.setup';
-import { Clock } from '../src/clock/clock';
 import { ManualClock } from '../src/clock/manual-clock';
 import { loadConfig } from '../src/config/config';
-import { APP_CONFIG } from '../src/config/config.module';
 import { buildKnexConfig } from '../src/database/knex-config';
+import { bootApp } from '../test/support/boot-app';
 
 export async function runMidnightScenario(
   databaseUrl: string,
@@ -26,15 +21,7 @@ export async function runMidnightScenario(
     DOCS_UI: 'false',
   });
   const clock = new ManualClock('2026-03-10T14:59:59Z'); // 23:59:59 KST
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-    .overrideProvider(APP_CONFIG)
-    .useValue(config)
-    .overrideProvider(Clock)
-    .useValue(clock)
-    .compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(config));
-  await prepareApp(app);
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  const app = await bootApp(config, clock);
   const baseUrl = await app.getUrl();
   const knex = knexFactory(buildKnexConfig({ url: databaseUrl, poolMin: 0, poolMax: 2 }));
   try {

@@ -1,14 +1,11 @@
 // k6: flaky-network retransmissions — every user sends its request, then resends it (same Idempotency-Key,
 // or no key at all) several times. Every copy must carry the same ticket as the first answer.
 // `k6 run loadtest/retransmit.js` (BASE_URL defaults to http://localhost:3000).
-import { check } from 'k6';
 import exec from 'k6/execution';
 import http from 'k6/http';
 import { Counter } from 'k6/metrics';
+import { BASE_URL, JSON_HEADERS, createEvent, scenario } from './lib.js';
 
-const scenario = JSON.parse(open('./scenario.json'));
-const BASE_URL = __ENV.BASE_URL || 'http://localhost:3000';
-const JSON_HEADERS = { 'content-type': 'application/json' };
 const COPIES = 5;
 const mismatches = new Counter('retransmission_mismatches');
 
@@ -29,22 +26,7 @@ export const options = {
 };
 
 export function setup() {
-  const now = Date.now();
-  const eventKey = `k6-retransmit-${now}`;
-  const response = http.post(
-    `${BASE_URL}/events`,
-    JSON.stringify({
-      eventKey,
-      name: 'k6 retransmit',
-      totalQuantity: scenario.tickets,
-      dailyLimit: scenario.dailyLimit,
-      startAt: new Date(now - 60_000).toISOString(),
-      endAt: new Date(now + 3_600_000).toISOString(),
-    }),
-    { headers: JSON_HEADERS },
-  );
-  check(response, { 'event created': (r) => r.status === 201 });
-  return { eventKey };
+  return { eventKey: createEvent('k6-retransmit') };
 }
 
 export default function retransmit({ eventKey }) {

@@ -5,10 +5,8 @@ import { check } from 'k6';
 import exec from 'k6/execution';
 import http from 'k6/http';
 import { Counter } from 'k6/metrics';
+import { BASE_URL, JSON_HEADERS, createEvent, scenario } from './lib.js';
 
-const scenario = JSON.parse(open('./scenario.json'));
-const BASE_URL = __ENV.BASE_URL || 'http://localhost:3000';
-const JSON_HEADERS = { 'content-type': 'application/json' };
 const issued = new Counter('tickets_issued');
 const soldOut = new Counter('tickets_sold_out');
 
@@ -30,22 +28,7 @@ export const options = {
 };
 
 export function setup() {
-  const now = Date.now();
-  const eventKey = `k6-surge-${now}`;
-  const response = http.post(
-    `${BASE_URL}/events`,
-    JSON.stringify({
-      eventKey,
-      name: 'k6 surge',
-      totalQuantity: scenario.tickets,
-      dailyLimit: scenario.dailyLimit,
-      startAt: new Date(now - 60_000).toISOString(),
-      endAt: new Date(now + 3_600_000).toISOString(),
-    }),
-    { headers: JSON_HEADERS },
-  );
-  check(response, { 'event created': (r) => r.status === 201 });
-  return { eventKey };
+  return { eventKey: createEvent('k6-surge') };
 }
 
 export default function surge({ eventKey }) {

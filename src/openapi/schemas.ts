@@ -57,57 +57,35 @@ export const issueTicketBody: SchemaObject = {
   properties: { userId: { ...positiveInt, maximum: Number.MAX_SAFE_INTEGER, example: 42 } },
 };
 
-export const createdEvent: SchemaObject = {
-  type: 'object',
-  additionalProperties: false,
-  required: [
-    'eventKey',
-    'name',
-    'totalQuantity',
-    'dailyLimit',
-    'startAt',
-    'endAt',
-    'remainingQuantity',
-    'createdAt',
-  ],
-  properties: {
-    eventKey,
-    name: { type: 'string' },
-    totalQuantity: positiveInt,
-    dailyLimit: { ...positiveInt, nullable: true },
-    startAt: timestamp,
-    endAt: timestamp,
-    remainingQuantity: { type: 'integer', minimum: 0 },
-    createdAt: timestamp,
-  },
+/** The fields every event answer shares. */
+const eventFields: Record<string, SchemaObject> = {
+  eventKey,
+  name: { type: 'string' },
+  totalQuantity: positiveInt,
+  dailyLimit: { ...positiveInt, nullable: true },
+  remainingQuantity: { type: 'integer', minimum: 0 },
+  startAt: timestamp,
+  endAt: timestamp,
 };
 
-export const event: SchemaObject = {
-  type: 'object',
-  additionalProperties: false,
-  required: [
-    'eventKey',
-    'name',
-    'totalQuantity',
-    'dailyLimit',
-    'remainingQuantity',
-    'todayIssuedCount',
-    'startAt',
-    'endAt',
-    'isActive',
-  ],
-  properties: {
-    eventKey,
-    name: { type: 'string' },
-    totalQuantity: positiveInt,
-    dailyLimit: { ...positiveInt, nullable: true },
-    remainingQuantity: { type: 'integer', minimum: 0 },
-    todayIssuedCount: { type: 'integer', minimum: 0, description: 'issued in the current KST day' },
-    startAt: timestamp,
-    endAt: timestamp,
-    isActive: { type: 'boolean', description: 'inside the period and switched on' },
-  },
-};
+function eventShape(extra: Record<string, SchemaObject>): SchemaObject {
+  const properties = { ...eventFields, ...extra };
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: Object.keys(properties),
+    properties,
+  };
+}
+
+/** `POST /events` answer. */
+export const createdEvent = eventShape({ createdAt: timestamp });
+
+/** `GET /events/:eventKey`, `GET /events` items and `PATCH` answers. */
+export const event = eventShape({
+  todayIssuedCount: { type: 'integer', minimum: 0, description: 'issued in the current KST day' },
+  isActive: { type: 'boolean', description: 'inside the period and switched on' },
+});
 
 export const ticket: SchemaObject = {
   type: 'object',

@@ -1,12 +1,8 @@
-import { Test } from '@nestjs/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Knex } from 'knex';
-import { AppModule } from '../../src/app.module';
-import { createFastifyAdapter, prepareApp } from '../../src/app.setup';
-import { Clock } from '../../src/clock/clock';
 import { AppConfig, loadConfig } from '../../src/config/config';
-import { APP_CONFIG } from '../../src/config/config.module';
 import { ManualClock } from '../../src/clock/manual-clock';
+import { bootApp } from './boot-app';
 import { connect, createTestDatabase } from './test-database';
 
 export interface TestApp {
@@ -46,20 +42,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...options.env,
   });
   const clock = new ManualClock(options.now ?? '2026-03-01T12:00:00Z');
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-    .overrideProvider(APP_CONFIG)
-    .useValue(config)
-    .overrideProvider(Clock)
-    .useValue(clock)
-    .compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(
-    createFastifyAdapter(config),
-    {
-      bufferLogs: true,
-    },
-  );
-  await prepareApp(app);
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  const app = await bootApp(config, clock);
   const db = connect(databaseUrl);
   return {
     app,
