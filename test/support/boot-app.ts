@@ -11,16 +11,22 @@ import { APP_CONFIG } from '../../src/config/config.module';
  * The real AppModule in-process on Fastify, listening on a free loopback port, with the given configuration
  * and a hand-moved clock. Used by the e2e tests and by the benchmark's KST-midnight scenario.
  */
-export async function bootApp(config: AppConfig, clock: ManualClock): Promise<NestFastifyApplication> {
+export async function bootApp(
+  config: AppConfig,
+  clock: ManualClock,
+): Promise<NestFastifyApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
     .overrideProvider(APP_CONFIG)
     .useValue(config)
     .overrideProvider(Clock)
     .useValue(clock)
     .compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(config), {
-    bufferLogs: true,
-  });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(
+    createFastifyAdapter(config),
+    {
+      bufferLogs: true,
+    },
+  );
   await prepareApp(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
   return app;
