@@ -8,7 +8,6 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json knexfile.ts ./
 COPY src ./src
 COPY migrations ./migrations
-COPY bench ./bench
 RUN npm run build \
  # The container always gets DATABASE_URL, so the embedded PostgreSQL binaries (optional deps) stay out.
  && npm prune --omit=dev --omit=optional
