@@ -11,8 +11,13 @@ export function testServerUrl(url: string, database: string): string {
   return parsed.toString();
 }
 
-/** A fresh, migrated database for one test file, cloned from the template built by the global setup. */
-export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+/**
+ * A fresh database for one test file: migrated (cloned from the template built by the global setup), or
+ * empty when `migrated` is false.
+ */
+export async function createTestDatabase(
+  migrated = true,
+): Promise<{ url: string; drop(): Promise<void> }> {
   const baseUrl = process.env.TEST_DATABASE_URL;
   if (!baseUrl) throw new Error('TEST_DATABASE_URL is unset: run the tests through jest');
   const base = new URL(baseUrl).pathname.slice(1);
@@ -21,7 +26,11 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
     buildKnexConfig({ url: testServerUrl(baseUrl, 'postgres'), poolMin: 0 }),
   );
   try {
-    await admin.raw(`CREATE DATABASE "${name}" TEMPLATE "${base}${TEMPLATE_SUFFIX}"`);
+    await admin.raw(
+      migrated
+        ? `CREATE DATABASE "${name}" TEMPLATE "${base}${TEMPLATE_SUFFIX}"`
+        : `CREATE DATABASE "${name}"`,
+    );
   } finally {
     await admin.destroy();
   }
