@@ -8,6 +8,7 @@ import { ManualClock } from '../src/clock/manual-clock';
 import { loadConfig } from '../src/config/config';
 import { buildKnexConfig } from '../src/database/knex-config';
 import { bootApp } from '../test/support/boot-app';
+import { postEvent } from './support';
 
 export async function runMidnightScenario(
   databaseUrl: string,
@@ -26,17 +27,13 @@ export async function runMidnightScenario(
   const knex = knexFactory(buildKnexConfig({ url: databaseUrl, poolMin: 0, poolMax: 2 }));
   try {
     const eventKey = `midnight-${Date.now()}`;
-    await fetch(`${baseUrl}/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        eventKey,
-        name: '자정 시나리오',
-        totalQuantity: numbers.dailyLimit * 10,
-        dailyLimit: numbers.dailyLimit,
-        startAt: '2026-03-01T00:00:00Z',
-        endAt: '2026-03-31T00:00:00Z',
-      }),
+    await postEvent(baseUrl, {
+      eventKey,
+      name: '자정 시나리오',
+      totalQuantity: numbers.dailyLimit * 10,
+      dailyLimit: numbers.dailyLimit,
+      startAt: '2026-03-01T00:00:00Z',
+      endAt: '2026-03-31T00:00:00Z',
     });
     let sent = 0;
     const issue = async (userId: number) => {

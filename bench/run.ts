@@ -16,6 +16,7 @@ import { runMidnightScenario } from './midnight';
 import {
   latencySummary,
   peakRssMb,
+  postEvent,
   runLoad,
   scratch,
   shuffle,
@@ -76,32 +77,29 @@ async function freshDatabase(serverUrl: string): Promise<string> {
 function surgePlan(eventKey: string): Planned[] {
   const path = `/events/${eventKey}/tickets`;
   const users = shuffle(Array.from({ length: scenario.users }, (_, i) => i + 1));
-  const plan: Planned[] = users.map((userId) => ({
+  const request = (userId: number, kind: Planned['kind'], withKey: boolean): Planned => ({
     method: 'POST',
     path,
     body: { userId },
-    headers: { 'idempotency-key': `${eventKey}-${userId}` },
+    headers: withKey ? { 'idempotency-key': `${eventKey}-${userId}` } : {},
     userId,
-    kind: 'original',
-  }));
-  const retransmitted = shuffle(users, 7).slice(
-    0,
-    Math.round(scenario.users * scenario.retransmitRatio),
-  );
-  retransmitted.forEach((userId, index) => {
-    const withKey = index % 2 === 0;
-    const originalAt = plan.findIndex((request) => request.userId === userId);
-    const at = Math.min(plan.length, originalAt + 1 + ((userId * 7919) % 1500));
-    plan.splice(at, 0, {
-      method: 'POST',
-      path,
-      body: { userId },
-      headers: withKey ? { 'idempotency-key': `${eventKey}-${userId}` } : {},
-      userId,
-      kind: withKey ? 'retransmit-key' : 'retransmit-natural',
-    });
+    kind,
   });
-  return plan;
+  const positionOf = new Map(users.map((userId, position) => [userId, position]));
+  // Each retransmission goes right after the original at most 1,500 places later.
+  const after = new Map<number, Planned[]>();
+  shuffle(users, 7)
+    .slice(0, Math.round(scenario.users * scenario.retransmitRatio))
+    .forEach((userId, index) => {
+      const withKey = index % 2 === 0;
+      const at = Math.min(users.length - 1, positionOf.get(userId)! + ((userId * 7919) % 1500));
+      const copy = request(userId, withKey ? 'retransmit-key' : 'retransmit-natural', withKey);
+      after.set(at, [...(after.get(at) ?? []), copy]);
+    });
+  return users.flatMap((userId, position) => [
+    request(userId, 'original', true),
+    ...(after.get(position) ?? []),
+  ]);
 }
 
 async function surgeScenario(databaseUrl: string, knex: Knex) {
@@ -144,19 +142,14 @@ async function createEvent(
 ): Promise<string> {
   const now = Date.now();
   const eventKey = `${prefix}-${now}`;
-  const created = await fetch(`${baseUrl}/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      eventKey,
-      name: '벤치마크 이벤트',
-      totalQuantity,
-      dailyLimit: scenario.dailyLimit,
-      startAt: new Date(now - 60_000).toISOString(),
-      endAt: new Date(now + 3_600_000).toISOString(),
-    }),
+  await postEvent(baseUrl, {
+    eventKey,
+    name: '벤치마크 이벤트',
+    totalQuantity,
+    dailyLimit: scenario.dailyLimit,
+    startAt: new Date(now - 60_000).toISOString(),
+    endAt: new Date(now + 3_600_000).toISOString(),
   });
-  if (created.status !== 201) throw new Error(`event not created: ${created.status}`);
   return eventKey;
 }
 

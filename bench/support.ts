@@ -91,3 +91,13 @@ export function shuffle<T>(items: T[], seed = 42): T[] {
   }
   return copy;
 }
+
+/** Creates an event through the API; fails the run unless it answers 201. */
+export async function postEvent(baseUrl: string, event: Record<string, unknown>): Promise<void> {
+  const created = await fetch(`${baseUrl}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(event),
+  });
+  if (created.status !== 201) throw new Error(`event not created: ${created.status}`);
+}

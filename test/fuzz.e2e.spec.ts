@@ -42,8 +42,9 @@ const headers = fc.record(
   { requiredKeys: [] },
 );
 
-/** Any value as a JSON body, sent as text (superagent only sends objects itself). */
-const asJson = (value: unknown): string => JSON.stringify(value) ?? '';
+/** Sends any value as the JSON body, as text (superagent only serializes objects itself). */
+const withJsonBody = (call: request.Test, value: unknown) =>
+  call.set('content-type', 'application/json').send(JSON.stringify(value) ?? '');
 
 /** Thousands of random requests against every endpoint: never a 5xx, always the error shape for a 4xx. */
 describe('hostile input (property-based)', () => {
@@ -98,34 +99,17 @@ describe('hostile input (property-based)', () => {
           const http = request(t.url);
           switch (input.kind) {
             case 'create':
-              return send(
-                http.post('/events').set('content-type', 'application/json').send(asJson(input.b)),
-                sentHeaders,
-              );
-            case 'issue':
-              return send(
-                http
-                  .post(`/events/${encodeURIComponent(input.key)}/tickets`)
-                  .set('content-type', 'application/json')
-                  .send(asJson(input.b)),
-                sentHeaders,
-              );
-            case 'patch-unknown':
-              return send(
-                http
-                  .patch(`/events/unknown-${encodeURIComponent(input.key)}`)
-                  .set('content-type', 'application/json')
-                  .send(asJson(input.b)),
-                sentHeaders,
-              );
+              return send(withJsonBody(http.post('/events'), input.b), sentHeaders);
+            case 'issue': {
+              const path = `/events/${encodeURIComponent(input.key)}/tickets`;
+              return send(withJsonBody(http.post(path), input.b), sentHeaders);
+            }
+            case 'patch-unknown': {
+              const path = `/events/unknown-${encodeURIComponent(input.key)}`;
+              return send(withJsonBody(http.patch(path), input.b), sentHeaders);
+            }
             case 'patch':
-              return send(
-                http
-                  .patch(`/events/${eventKey}`)
-                  .set('content-type', 'application/json')
-                  .send(asJson(input.b)),
-                sentHeaders,
-              );
+              return send(withJsonBody(http.patch(`/events/${eventKey}`), input.b), sentHeaders);
             case 'get-event':
               return send(http.get(`/events/${encodeURIComponent(input.key)}`), sentHeaders);
             case 'user-tickets':

@@ -26,10 +26,11 @@ export class EventsRepository {
 
   /** Events inside their period and switched on at `now`. */
   async listOpenAt(db: Knex, now: Date): Promise<EventModel[]> {
+    const second = truncateToSecond(now);
     return EventModel.query(db)
       .where('isActive', true)
-      .where('startAt', '<=', truncateToSecond(now))
-      .where('endAt', '>=', truncateToSecond(now))
+      .where('startAt', '<=', second)
+      .where('endAt', '>=', second)
       .orderBy('startAt')
       .orderBy('id');
   }

@@ -33,6 +33,25 @@ export interface KeyRecord extends RequestFingerprint {
   expiresAt: Date;
 }
 
+export interface ClaimTiming {
+  now: Date;
+  expiresAt: Date;
+  /** A claim locked before this moment belongs to a request that died; it may be taken over. */
+  staleBefore: Date;
+}
+
+/** The moments a key written at `now` is judged by: when it expires, and when its lock counts as dead. */
+export function claimTiming(
+  now: Date,
+  settings: { ttlSeconds: number; lockTimeoutSeconds: number },
+): ClaimTiming {
+  return {
+    now,
+    expiresAt: new Date(now.getTime() + settings.ttlSeconds * 1000),
+    staleBefore: new Date(now.getTime() - settings.lockTimeoutSeconds * 1000),
+  };
+}
+
 export type Verdict =
   | { kind: 'claimable' }
   | { kind: 'replay'; response: StoredResponse }
@@ -58,7 +77,8 @@ export function fingerprintOf(method: string, path: string, body: unknown): Requ
  * The rules of the spec for a key already seen, in one place:
  * expired or never seen → run it; used for another request → 422; answered → replay that answer;
  * still running → 409 with Retry-After; running longer than the lock timeout (its request died) → run it.
- * (IdempotencyRepository.claim applies the "run it" cases atomically in SQL; they must stay in step.)
+ * (TAKE_OVER_CLAIMABLE_KEY in idempotency.repository.ts applies the "run it" cases atomically in SQL; the
+ * two must stay in step.)
  */
 export function judge(
   record: KeyRecord | undefined,

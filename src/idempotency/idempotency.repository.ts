@@ -3,17 +3,29 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { IdempotencyKeyModel } from './idempotency-key.model';
-import type { RequestFingerprint } from './idempotency-rules';
-
-export interface ClaimTiming {
-  now: Date;
-  expiresAt: Date;
-  /** A claim locked before this moment belongs to a request that died; it may be taken over. */
-  staleBefore: Date;
-}
+import type { ClaimTiming, RequestFingerprint } from './idempotency-rules';
 
 export type ClaimOutcome =
-  { kind: 'claimed'; claim: IdempotencyClaim } | { kind: 'existing'; record: IdempotencyKeyModel };
+  | { kind: 'claimed'; claim: IdempotencyClaim }
+  /** The key as it stands, for judge(); undefined when it was purged in between. */
+  | { kind: 'existing'; record: IdempotencyKeyModel | undefined };
+
+/**
+ * The ON CONFLICT clause of every write that takes a key (table alias `k`): all columns come from the new row,
+ * but only when the stored key may run again — expired, or a claim of the very same request whose lock timed
+ * out. judge() in idempotency-rules.ts decides the same in code. Bindings: now, staleBefore.
+ */
+export const TAKE_OVER_CLAIMABLE_KEY = `
+  ON CONFLICT (idempotency_key) DO UPDATE
+    SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+        lock_token = excluded.lock_token, locked_at = excluded.locked_at,
+        response_status = excluded.response_status, response_headers = excluded.response_headers,
+        response_body = excluded.response_body, created_at = excluded.created_at,
+        expires_at = excluded.expires_at
+  WHERE k.expires_at <= ?::timestamptz
+     OR (k.response_status IS NULL AND k.locked_at < ?::timestamptz
+         AND k.method = excluded.method AND k.path = excluded.path
+         AND k.request_hash = excluded.request_hash)`;
 
 /** A response to store: an object body is stored as its JSON text, exactly as it went out. */
 export interface ResponseToStore {
@@ -41,32 +53,18 @@ export class IdempotencyRepository {
   async claim(
     db: Knex,
     key: string,
-    fingerprint: RequestFingerprint,
-    timing: ClaimTiming,
+    { method, path, requestHash }: RequestFingerprint,
+    { now, expiresAt, staleBefore }: ClaimTiming,
   ): Promise<ClaimOutcome> {
-    for (;;) {
-      const token = randomUUID();
-      const claimed = await db.raw<{ rowCount: number }>(
-        `INSERT INTO idempotency_keys AS k
-           (idempotency_key, method, path, request_hash, lock_token, locked_at, created_at, expires_at)
-         VALUES (:key, :method, :path, :requestHash, :token, :now, :now, :expiresAt)
-         ON CONFLICT (idempotency_key) DO UPDATE
-           SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
-               lock_token = excluded.lock_token, locked_at = excluded.locked_at,
-               created_at = excluded.created_at, expires_at = excluded.expires_at,
-               response_status = NULL, response_headers = NULL, response_body = NULL
-         WHERE k.expires_at <= :now
-            OR (k.response_status IS NULL AND k.locked_at < :staleBefore
-                AND k.method = excluded.method AND k.path = excluded.path
-                AND k.request_hash = excluded.request_hash)`,
-        { key, token, ...fingerprint, ...timing },
-      );
-      if (claimed.rowCount === 1)
-        return { kind: 'claimed', claim: new IdempotencyClaim(key, token) };
-      const record = await IdempotencyKeyModel.query(db).findById(key);
-      // Purged between the two statements: claim again.
-      if (record) return { kind: 'existing', record };
-    }
+    const token = randomUUID();
+    const claimed = await db.raw<{ rowCount: number }>(
+      `INSERT INTO idempotency_keys AS k
+         (idempotency_key, method, path, request_hash, lock_token, locked_at, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ${TAKE_OVER_CLAIMABLE_KEY}`,
+      [key, method, path, requestHash, token, now, now, expiresAt, now, staleBefore],
+    );
+    if (claimed.rowCount === 1) return { kind: 'claimed', claim: new IdempotencyClaim(key, token) };
+    return { kind: 'existing', record: await IdempotencyKeyModel.query(db).findById(key) };
   }
 
   /**

@@ -5,7 +5,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { KNEX } from '../database/database.module';
 import type { IdempotencyClaim, StoredResponse } from './idempotency-claim';
-import { IdempotentRequest, judge } from './idempotency-rules';
+import { IdempotentRequest, claimTiming, judge } from './idempotency-rules';
 import { IdempotencyRepository, ResponseToStore } from './idempotency.repository';
 
 export type BeginOutcome =
@@ -23,19 +23,19 @@ export class IdempotencyService {
 
   /** Claims the key, or answers with the stored response; throws 422/409 per the rules. */
   async begin({ key, fingerprint }: IdempotentRequest): Promise<BeginOutcome> {
-    const { ttlSeconds, lockTimeoutSeconds } = this.config.idempotency;
     for (;;) {
-      const now = this.clock.now();
-      const outcome = await this.repository.claim(this.knex, key, fingerprint, {
-        now,
-        expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
-        staleBefore: new Date(now.getTime() - lockTimeoutSeconds * 1000),
-      });
+      const timing = claimTiming(this.clock.now(), this.config.idempotency);
+      const outcome = await this.repository.claim(this.knex, key, fingerprint, timing);
       if (outcome.kind === 'claimed') return { kind: 'proceed', claim: outcome.claim };
-      const verdict = judge(outcome.record, fingerprint, now, lockTimeoutSeconds);
+      const verdict = judge(
+        outcome.record,
+        fingerprint,
+        timing.now,
+        this.config.idempotency.lockTimeoutSeconds,
+      );
       if (verdict.kind === 'replay') return { kind: 'replay', response: verdict.response };
       if (verdict.kind === 'refused') throw verdict.error;
-      // Claimable after all (it expired or went stale in between): claim again.
+      // Claimable after all (purged, expired or gone stale in between): claim again.
     }
   }
 

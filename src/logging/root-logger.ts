@@ -1,14 +1,16 @@
 import pino, { Logger } from 'pino';
 import type { AppConfig } from '../config/config';
 
-const loggers = new WeakMap<AppConfig, Logger>();
+/** By the settings a logger depends on: main.ts and the ConfigModule each load the configuration. */
+const loggers = new Map<string, Logger>();
 
 /**
  * The one pino logger of an app: Fastify logs requests with it and Nest's Logger (nestjs-pino) writes
  * through it. JSON lines, pretty only in development.
  */
 export function rootLogger(config: AppConfig): Logger {
-  let logger = loggers.get(config);
+  const settings = `${config.nodeEnv}:${config.logLevel}`;
+  let logger = loggers.get(settings);
   if (!logger) {
     logger = pino({
       level: config.logLevel,
@@ -18,7 +20,7 @@ export function rootLogger(config: AppConfig): Logger {
           ? { target: 'pino-pretty', options: { singleLine: true } }
           : undefined,
     });
-    loggers.set(config, logger);
+    loggers.set(settings, logger);
   }
   return logger;
 }

@@ -3,8 +3,8 @@ import type { Knex } from 'knex';
 import { isUniqueViolation } from '../database/pg-errors';
 import { EventModel } from '../events/event.model';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
-import type { ClaimTiming } from '../idempotency/idempotency.repository';
-import type { IdempotentRequest, KeyRecord } from '../idempotency/idempotency-rules';
+import { TAKE_OVER_CLAIMABLE_KEY } from '../idempotency/idempotency.repository';
+import type { ClaimTiming, IdempotentRequest, KeyRecord } from '../idempotency/idempotency-rules';
 import { ConcurrentIssuanceError } from './concurrent-issuance.error';
 import type { HeldTicket } from './issuance-policy';
 
@@ -145,15 +145,7 @@ export class IssuanceRepository {
            SELECT a->>'key', a->>'method', a->>'path', a->>'requestHash', (a->>'status')::smallint,
                   a->'headers', a->>'body', ?::timestamptz, ?::timestamptz
              FROM jsonb_array_elements(?::jsonb) a
-           ON CONFLICT (idempotency_key) DO UPDATE
-             SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
-                 response_status = excluded.response_status, response_headers = excluded.response_headers,
-                 response_body = excluded.response_body, lock_token = NULL, locked_at = NULL,
-                 created_at = excluded.created_at, expires_at = excluded.expires_at
-           WHERE k.expires_at <= ?::timestamptz
-              OR (k.response_status IS NULL AND k.locked_at < ?::timestamptz
-                  AND k.method = excluded.method AND k.path = excluded.path
-                  AND k.request_hash = excluded.request_hash)
+           ${TAKE_OVER_CLAIMABLE_KEY}
            RETURNING 1
          )
          SELECT count(*)::int AS answered FROM answered`,

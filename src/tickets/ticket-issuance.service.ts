@@ -15,7 +15,12 @@ import { kstDay } from '../common/time';
 import { KNEX } from '../database/database.module';
 import { runSerializable } from '../database/transaction';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
-import { IdempotentRequest, isSameRequest, judge } from '../idempotency/idempotency-rules';
+import {
+  IdempotentRequest,
+  claimTiming,
+  isSameRequest,
+  judge,
+} from '../idempotency/idempotency-rules';
 import { toStoredResponse } from '../idempotency/idempotency.repository';
 import { decideIssuance, HeldTicket, IssuanceDecision } from './issuance-policy';
 import { IssuanceRepository } from './issuance.repository';
@@ -109,7 +114,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
   ): Promise<IssueTicketAnswer[]> {
     const now = this.clock.now();
     const day = kstDay(now);
-    const { ttlSeconds, lockTimeoutSeconds } = this.config.idempotency;
+    const { lockTimeoutSeconds } = this.config.idempotency;
     const answers = new Array<IssueTicketAnswer | undefined>(requests.length);
     const snapshot = await this.issuance.read(
       trx,
@@ -170,11 +175,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       trx,
       event && issued.length > 0 ? { event, day, tickets: issued } : undefined,
       [...stored].map(([index, response]) => ({ request: requests[index].idempotent!, response })),
-      {
-        now,
-        expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
-        staleBefore: new Date(now.getTime() - lockTimeoutSeconds * 1000),
-      },
+      claimTiming(now, this.config.idempotency),
     );
     for (const [index, first] of copyOf) {
       const response = stored.get(first);
