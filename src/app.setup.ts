@@ -3,6 +3,8 @@ import helmet from '@fastify/helmet';
 import { LogController } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AdminAuth } from './admin/admin-auth';
+import { httpServerOptions, limitConnections } from './http/http-server';
+import { useDepthLimitedJsonParser } from './http/json-body';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.module';
 import { setUpOpenApi } from './openapi/openapi';
@@ -13,16 +15,16 @@ import { SurgeThrottler } from './throttling/surge-throttler';
 
 /** The Fastify adapter with the service's HTTP settings; shared by main.ts, the tests and the benchmark. */
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
+  const log = rootLogger(config);
   return new FastifyAdapter({
-    loggerInstance: rootLogger(config),
+    ...httpServerOptions(config, log),
+    loggerInstance: log,
     // One line per request, written by logCompletedRequest (below) rather than Fastify's two.
     logController: new LogController({
       disableRequestLogging: true,
       requestIdLogLabel: 'requestId',
     }),
     genReqId: requestIdOf,
-    bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
     // Requests that reach a closing server are still answered by the app, in the spec's error shape.
     return503OnClosing: false,
   });
@@ -55,6 +57,13 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   const admin = app.get(AdminAuth);
   const idempotency = app.get(IdempotencyHooks);
   const fastify = app.getHttpAdapter().getInstance();
+  limitConnections(fastify.server, config, fastify.log);
+  if (config.trustProxy === true) {
+    fastify.log.warn(
+      'TRUST_PROXY=true trusts every X-Forwarded-For entry: a client can name any address and escape its ' +
+        'per-IP budget. Set the hop count (e.g. 1) or the proxy addresses instead.',
+    );
+  }
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();
@@ -77,6 +86,8 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
     done();
   });
   await app.init();
+  // After init: it replaces the JSON parser Nest registers there.
+  useDepthLimitedJsonParser(fastify);
   await fastify.ready();
   return app;
 }

@@ -207,8 +207,9 @@ describe('Idempotency-Key', () => {
       await t.db('idempotencyKeys').insert({
         idempotencyKey: k,
         method: 'POST',
-        path: `/events/${eventKey}/tickets`,
-        requestHash: fingerprintOf('POST', `/events/${eventKey}/tickets`, body).requestHash,
+        path: '/events/:eventKey/tickets',
+        requestHash: fingerprintOf('POST', '/events/:eventKey/tickets', { eventKey }, body)
+          .requestHash,
         lockToken: randomUUID(),
         lockedAt,
         createdAt: lockedAt,

@@ -10,6 +10,11 @@ export interface KeyedBatcherOptions {
   /** Most items waiting across all keys; past it `submit` fails fast with `overflowError()`. */
   maxQueued: number;
   overflowError: () => Error;
+  /**
+   * When a batch fails with an error this accepts, what is queued for the same key fails with it at once
+   * rather than running into the same fault one batch later (a database that stopped answering).
+   */
+  failsQueue?: (error: unknown) => boolean;
 }
 
 /**
@@ -63,6 +68,11 @@ export class KeyedBatcher<Item, Result> {
         batch.forEach((pending, index) => pending.resolve(results[index]));
       } catch (error) {
         batch.forEach((pending) => pending.reject(error));
+        if (this.options.failsQueue?.(error)) {
+          const queued = this.queues.get(key)?.splice(0) ?? [];
+          this.queued -= queued.length;
+          queued.forEach((pending) => pending.reject(error));
+        }
       }
     }
   }

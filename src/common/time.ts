@@ -27,6 +27,14 @@ export function parseZonedTimestamp(text: string): Date | undefined {
   return valid && !Number.isNaN(date.getTime()) ? date : undefined;
 }
 
+const FIRST_WIRE_INSTANT = new Date('0001-01-01T00:00:00Z').getTime();
+const LAST_WIRE_INSTANT = new Date('9999-12-31T23:59:59.999Z').getTime();
+
+/** Whether the wire format (four-digit UTC years) can write this instant. */
+export function isWireRepresentable(date: Date): boolean {
+  return date.getTime() >= FIRST_WIRE_INSTANT && date.getTime() <= LAST_WIRE_INSTANT;
+}
+
 /** The wire format: UTC, whole seconds, trailing Z — `2026-01-15T10:00:00Z`. */
 export function toWireTimestamp(date: Date): string {
   return date.toISOString().slice(0, 19) + 'Z';

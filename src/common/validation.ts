@@ -1,6 +1,6 @@
 import * as Joi from 'joi';
 import { InvalidInputError } from './errors/domain-errors';
-import { parseZonedTimestamp, truncateToSecond } from './time';
+import { isWireRepresentable, parseZonedTimestamp, truncateToSecond } from './time';
 
 /** Korean messages naming the offending field; `{#label}` is the field's path (e.g. `userId`). */
 const KOREAN_MESSAGES: Joi.LanguageMessages = {
@@ -26,18 +26,38 @@ const KOREAN_MESSAGES: Joi.LanguageMessages = {
   'date.base': '{#label}은(는) 시간대(Z 또는 +09:00)를 포함한 ISO-8601 시각이어야 합니다.',
   'timestamp.zoned':
     '{#label}은(는) 시간대(Z 또는 +09:00)를 포함한 ISO-8601 시각이어야 합니다. 예: 2026-01-15T10:00:00Z',
+  'timestamp.range':
+    '{#label}은(는) 0001-01-01T00:00:00Z부터 9999-12-31T23:59:59Z 사이의 시각이어야 합니다.',
+  'text.plain':
+    '{#label}에는 제어 문자(줄바꿈, 탭, NUL 등)나 짝이 없는 서로게이트를 쓸 수 없습니다.',
   'period.ordered': 'startAt은 endAt보다 이전이어야 합니다.',
 };
 
 /** A positive integer id that survives a round trip through JSON and PostgreSQL bigint. */
 export const positiveId = () => Joi.number().strict().integer().min(1).max(Number.MAX_SAFE_INTEGER);
 
-/** A timestamp that must carry its zone; truncated to whole seconds, the precision of the wire format. */
+/**
+ * A timestamp that must carry its zone; truncated to whole seconds, the precision of the wire format, and
+ * within the years the wire format can write (four digits, UTC).
+ */
 export const zonedTimestamp = () =>
   Joi.any().custom((value: unknown, helpers) => {
     const date = typeof value === 'string' ? parseZonedTimestamp(value) : undefined;
-    return date ? truncateToSecond(date) : helpers.error('timestamp.zoned');
+    if (!date) return helpers.error('timestamp.zoned');
+    return isWireRepresentable(date) ? truncateToSecond(date) : helpers.error('timestamp.range');
   });
+
+/** C0 controls, DEL, and (in unicode mode) lone surrogates, which PostgreSQL or UTF-8 cannot keep as sent. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NOT_PLAIN_TEXT = /[\u0000-\u001f\u007f\ud800-\udfff]/u;
+
+/** A display text: a string without control characters, kept exactly as sent. */
+export const plainText = () =>
+  Joi.string()
+    .strict()
+    .custom((value: string, helpers) =>
+      NOT_PLAIN_TEXT.test(value) ? helpers.error('text.plain') : value,
+    );
 
 /**
  * The schema with the Korean messages and every validation preference; compile once, validate often

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import * as Joi from 'joi';
 
 /** Every setting of the service, validated once at start-up. Names and defaults are documented in README.md. */
@@ -5,7 +6,12 @@ export interface AppConfig {
   nodeEnv: 'development' | 'production' | 'test';
   host: string;
   port: number;
-  trustProxy: boolean;
+  /**
+   * Which peers may set X-Forwarded-For: false (none), true (all — logged as a warning), a hop count, or
+   * addresses/CIDRs. The client address is the first untrusted one (Fastify's trustProxy).
+   */
+  trustProxy: boolean | number | string[];
+  http: HttpLimits;
   /** Unset: event administration is open (local development only). */
   adminToken: string | undefined;
   /** Origins allowed by CORS; empty: CORS off. */
@@ -25,6 +31,8 @@ export interface AppConfig {
     poolMax: number;
     acquireTimeoutMs: number;
     statementTimeoutMs: number;
+    /** Client side: a query unanswered this long destroys its connection (a silent database). */
+    queryTimeoutMs: number;
     migrateOnStart: boolean;
   };
   issuance: {
@@ -47,14 +55,44 @@ export interface AppConfig {
     redisUrl: string | undefined;
     /** Namespaces the counters, so services sharing one Redis keep separate budgets. */
     keyPrefix: string;
+    /** A Redis command unanswered this long counts as Redis down: memory budgets until it answers. */
+    redisTimeoutMs: number;
   };
+}
+
+/** Bounds on what one client can hold of the HTTP server. */
+export interface HttpLimits {
+  /** The whole request, headers and body, must arrive within this (408). */
+  requestTimeoutMs: number;
+  /** The headers must arrive within this; a connection that sends nothing is closed after it. */
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  /** 'auto': below the process's file-descriptor limit (see http/connection-limit.ts). */
+  maxConnections: number | 'auto';
 }
 
 const schema = Joi.object({
   NODE_ENV: Joi.string().valid('development', 'production', 'test').default('development'),
   HOST: Joi.string().default('0.0.0.0'),
   PORT: Joi.number().port().default(3000),
-  TRUST_PROXY: Joi.boolean().default(false),
+  TRUST_PROXY: Joi.string()
+    .trim()
+    .default(false)
+    .custom((value: string, helpers) => parseTrustProxy(value) ?? helpers.error('any.invalid'))
+    .messages({
+      'any.invalid':
+        '"TRUST_PROXY" must be true, false, a hop count (1, 2, …) or comma-separated proxy addresses/CIDRs',
+    }),
+  HTTP_REQUEST_TIMEOUT_MS: Joi.number().integer().min(100).default(10_000),
+  HTTP_HEADERS_TIMEOUT_MS: Joi.number()
+    .integer()
+    .min(100)
+    .max(Joi.ref('HTTP_REQUEST_TIMEOUT_MS'))
+    .default(5_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Joi.number().integer().min(100).default(65_000),
+  HTTP_MAX_CONNECTIONS: Joi.alternatives()
+    .try(Joi.number().integer().min(1), Joi.string().valid('auto'))
+    .default('auto'),
   ADMIN_TOKEN: Joi.string().min(16).max(512).optional(),
   CORS_ORIGINS: Joi.string().allow('').default(''),
   DOCS_UI: Joi.boolean().default(true),
@@ -77,6 +115,10 @@ const schema = Joi.object({
   DB_POOL_MAX: Joi.number().integer().min(1).default(20),
   DB_ACQUIRE_TIMEOUT_MS: Joi.number().integer().min(100).default(3_000),
   DB_STATEMENT_TIMEOUT_MS: Joi.number().integer().min(100).default(5_000),
+  DB_QUERY_TIMEOUT_MS: Joi.number()
+    .integer()
+    .min(Joi.ref('DB_STATEMENT_TIMEOUT_MS'))
+    .default((env: { DB_STATEMENT_TIMEOUT_MS: number }) => env.DB_STATEMENT_TIMEOUT_MS + 1_000),
   MIGRATE_ON_START: Joi.boolean().default(true),
 
   ISSUE_TX_MAX_ATTEMPTS: Joi.number().integer().min(1).max(50).default(8),
@@ -100,6 +142,7 @@ const schema = Joi.object({
   REDIS_URL: Joi.string()
     .uri({ scheme: ['redis', 'rediss'] })
     .optional(),
+  THROTTLE_REDIS_TIMEOUT_MS: Joi.number().integer().min(10).default(250),
 })
   .custom((env: Record<string, number>, helpers) =>
     env.DB_POOL_MIN > env.DB_POOL_MAX
@@ -124,6 +167,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: v.HOST,
     port: v.PORT,
     trustProxy: v.TRUST_PROXY,
+    http: {
+      requestTimeoutMs: v.HTTP_REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: v.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: v.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: v.HTTP_MAX_CONNECTIONS,
+    },
     adminToken: v.ADMIN_TOKEN,
     docsUi: v.DOCS_UI,
     corsOrigins: (v.CORS_ORIGINS as string)
@@ -142,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       poolMax: v.DB_POOL_MAX,
       acquireTimeoutMs: v.DB_ACQUIRE_TIMEOUT_MS,
       statementTimeoutMs: v.DB_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: v.DB_QUERY_TIMEOUT_MS,
       migrateOnStart: v.MIGRATE_ON_START,
     },
     issuance: {
@@ -163,6 +213,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       userTtlMs: v.THROTTLE_USER_TTL_MS,
       redisUrl: v.REDIS_URL,
       keyPrefix: v.THROTTLE_KEY_PREFIX,
+      redisTimeoutMs: v.THROTTLE_REDIS_TIMEOUT_MS,
     },
   };
+}
+
+/** An address, or an address with a prefix length (`10.0.0.0/8`, `fd00::/8`). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** TRUST_PROXY's forms; undefined when the value is none of them. */
+export function parseTrustProxy(value: string): boolean | number | string[] | undefined {
+  if (value === 'true') return true;
+  if (value === 'false' || value === '') return false;
+  if (/^\d+$/.test(value)) return Number(value) >= 1 ? Number(value) : undefined;
+  const entries = value.split(',').map((entry) => entry.trim());
+  return entries.every(isAddressOrCidr) ? entries : undefined;
 }

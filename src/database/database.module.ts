@@ -33,6 +33,7 @@ const knexLogger = new Logger('Knex');
             poolMax: config.database.poolMax,
             acquireTimeoutMs: config.database.acquireTimeoutMs,
             statementTimeoutMs: config.database.statementTimeoutMs,
+            queryTimeoutMs: config.database.queryTimeoutMs,
             log: (level, message) => knexLogger[level](message),
           }),
         );

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { knexSnakeCaseMappers } from 'objection';
 import { types } from 'pg';
 import { migrationSource } from '../../migrations';
+import { silenceGuardedPgClient } from './silence-guard';
 
 // Ids and counts are bounded to safe integers by validation, so int8 can be read as a number.
 types.setTypeParser(types.builtins.INT8, (value) => Number(value));
@@ -12,6 +13,8 @@ export interface KnexSettings {
   poolMax?: number;
   acquireTimeoutMs?: number;
   statementTimeoutMs?: number;
+  /** Client-side deadline of every query; defaults to the statement timeout plus a second. */
+  queryTimeoutMs?: number;
   /** Where knex's own warnings go (pool errors while the database is down); silent when omitted. */
   log?: (level: 'warn' | 'error', message: string) => void;
 }
@@ -20,7 +23,7 @@ export interface KnexSettings {
 export function buildKnexConfig(settings: KnexSettings): Knex.Config {
   const statementTimeoutMs = settings.statementTimeoutMs ?? 5_000;
   return {
-    client: 'pg',
+    client: silenceGuardedPgClient(settings.queryTimeoutMs ?? statementTimeoutMs + 1_000),
     connection: {
       connectionString: settings.url,
       statement_timeout: statementTimeoutMs,
@@ -29,6 +32,11 @@ export function buildKnexConfig(settings: KnexSettings): Knex.Config {
       idle_in_transaction_session_timeout: statementTimeoutMs * 2,
       connectionTimeoutMillis: settings.acquireTimeoutMs ?? 3_000,
       application_name: 'golden-ticket',
+      // Both ends notice a peer that vanished without closing (a partition) in seconds, not hours: the
+      // server then ends the session and releases what it held (advisory locks, an open transaction).
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
     } as Knex.PgConnectionConfig,
     pool: {
       min: settings.poolMin ?? 2,

@@ -9,6 +9,7 @@ const CONNECTION_ERROR_CODES = new Set([
   'ETIMEDOUT',
   'ENOTFOUND',
   'EPIPE',
+  'EDBSILENT', // no answer within DB_QUERY_TIMEOUT_MS (silence-guard.ts)
   '57P01', // admin_shutdown
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now

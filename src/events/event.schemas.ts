@@ -1,5 +1,5 @@
 import * as Joi from 'joi';
-import { zonedTimestamp } from '../common/validation';
+import { plainText, zonedTimestamp } from '../common/validation';
 
 export const EVENT_KEY = /^[A-Za-z0-9_-]{1,100}$/;
 
@@ -22,7 +22,7 @@ export const eventKeySchema = Joi.string().pattern(EVENT_KEY).required().label('
 
 export const createEventSchema = Joi.object<CreateEventInput>({
   eventKey: Joi.string().strict().min(1).max(100).pattern(EVENT_KEY).required(),
-  name: Joi.string().strict().min(1).max(200).required(),
+  name: plainText().min(1).max(200).required(),
   totalQuantity: quantity().required(),
   dailyLimit: quantity().allow(null).default(null),
   startAt: zonedTimestamp().required(),

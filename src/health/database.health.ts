@@ -1,39 +1,60 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import type { Knex } from 'knex';
-import { KNEX } from '../database/database.module';
+import knexFactory, { Knex } from 'knex';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config';
+import { buildKnexConfig } from '../database/knex-config';
 
-interface PoolLike {
-  numUsed(): number;
-  numPendingAcquires(): number;
-  max: number;
-}
+/** A probe answers within this, or the database counts as unreachable. */
+const PROBE_TIMEOUT_MS = 2_000;
 
-/** Ready when PostgreSQL answers, every migration is applied, and the pool is not drowning in waiters. */
+/**
+ * Ready when PostgreSQL answers and every migration is applied. The probe has a connection of its own,
+ * outside the service's pool: at the launch peak the pool is saturated by design (requests queue for it
+ * and are answered), and a readiness that waited in that queue would pull every replica out of the load
+ * balancer exactly then. A silent database fails the probe within PROBE_TIMEOUT_MS.
+ */
 @Injectable()
-export class DatabaseHealthIndicator {
+export class DatabaseHealthIndicator implements OnApplicationShutdown {
+  private readonly probe: Knex;
+  /** Migrations, once all applied, stay applied: later probes only check that PostgreSQL answers. */
+  private migrated = false;
+
   constructor(
-    @Inject(KNEX) private readonly knex: Knex,
+    @Inject(APP_CONFIG) config: AppConfig,
     private readonly indicators: HealthIndicatorService,
-  ) {}
+  ) {
+    this.probe = knexFactory(
+      buildKnexConfig({
+        url: config.database.url!,
+        poolMin: 0,
+        poolMax: 1,
+        acquireTimeoutMs: PROBE_TIMEOUT_MS,
+        statementTimeoutMs: PROBE_TIMEOUT_MS,
+        queryTimeoutMs: PROBE_TIMEOUT_MS,
+      }),
+    );
+  }
 
   async check(key: string) {
     const indicator = this.indicators.check(key);
-    const pool = (this.knex.client as { pool?: PoolLike }).pool;
-    const poolState = pool
-      ? { used: pool.numUsed(), waiting: pool.numPendingAcquires(), max: pool.max }
-      : undefined;
     try {
-      // Reading the migrations table also proves the database answers.
-      const [, pending] = (await this.knex.migrate.list()) as [unknown[], unknown[]];
-      if (pending.length > 0)
-        return indicator.down({ reason: 'migrations pending', pending: pending.length });
-      if (poolState && poolState.waiting > poolState.max * 4) {
-        return indicator.down({ reason: 'connection pool exhausted', pool: poolState });
+      if (this.migrated) {
+        await this.probe.raw('SELECT 1');
+        return indicator.up();
       }
-      return indicator.up({ pool: poolState });
+      const [, pending] = (await this.probe.migrate.list()) as [unknown[], unknown[]];
+      if (pending.length > 0) {
+        return indicator.down({ reason: 'migrations pending', pending: pending.length });
+      }
+      this.migrated = true;
+      return indicator.up();
     } catch {
       return indicator.down({ reason: 'database unreachable' });
     }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.probe.destroy();
   }
 }

@@ -24,10 +24,10 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Ready for traffic: database reachable, migrations applied, pool not exhausted, not shutting down. */
+  /** Ready for traffic: database reachable, migrations applied, not shutting down. */
   @Get('ready')
   @ApiOperation({
-    summary: 'Readiness: database reachable, migrations applied, pool not exhausted',
+    summary: 'Readiness: database reachable, migrations applied, not shutting down',
   })
   @ApiResponse({ status: 200, description: 'Ready (terminus details)', schema: schemas.health })
   @ApiResponse({ status: 503, description: 'Not ready: error shape plus terminus details' })

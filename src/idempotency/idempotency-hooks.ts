@@ -44,10 +44,16 @@ export class IdempotencyHooks {
   ): Promise<FastifyReply | undefined> {
     if (request.method !== 'POST' && request.method !== 'PATCH') return undefined;
     const key = parseIdempotencyKey(request.headers['idempotency-key']);
-    if (key === undefined) return undefined;
+    // No route, nothing to keep: the 404 is the answer every time.
+    if (key === undefined || request.is404) return undefined;
     const idempotent = {
       key,
-      fingerprint: fingerprintOf(request.method, request.url, request.body),
+      fingerprint: fingerprintOf(
+        request.method,
+        request.routeOptions.url ?? request.url,
+        request.params,
+        request.body,
+      ),
     };
     if (routeFlagsOf(request).idempotencyInTransaction) {
       deferred.set(request, idempotent);

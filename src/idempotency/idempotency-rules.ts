@@ -10,7 +10,11 @@ import type { StoredResponse } from './idempotency-claim';
 /** 1–255 printable ASCII characters (IETF httpapi Idempotency-Key draft; the spec's bounds). */
 const VALID_KEY = /^[\x20-\x7e]{1,255}$/;
 
-/** What makes two requests "the same request": method, target and a hash of the body's canonical JSON. */
+/**
+ * What makes two requests "the same request": the method, the route (its pattern, e.g.
+ * `/events/:eventKey/tickets`) and a hash of the decoded route parameters and the body as canonical JSON —
+ * so a query string, another percent-encoding of the same path or another key order is the same request.
+ */
 export interface RequestFingerprint {
   method: string;
   path: string;
@@ -36,20 +40,11 @@ export interface KeyRecord extends RequestFingerprint {
 export interface ClaimTiming {
   now: Date;
   expiresAt: Date;
-  /** A claim locked before this moment belongs to a request that died; it may be taken over. */
-  staleBefore: Date;
 }
 
-/** The moments a key written at `now` is judged by: when it expires, and when its lock counts as dead. */
-export function claimTiming(
-  now: Date,
-  settings: { ttlSeconds: number; lockTimeoutSeconds: number },
-): ClaimTiming {
-  return {
-    now,
-    expiresAt: new Date(now.getTime() + settings.ttlSeconds * 1000),
-    staleBefore: new Date(now.getTime() - settings.lockTimeoutSeconds * 1000),
-  };
+/** When a key written at `now` expires. */
+export function claimTiming(now: Date, settings: { ttlSeconds: number }): ClaimTiming {
+  return { now, expiresAt: new Date(now.getTime() + settings.ttlSeconds * 1000) };
 }
 
 export type Verdict =
@@ -66,19 +61,23 @@ export function parseIdempotencyKey(header: string | string[] | undefined): stri
   return header;
 }
 
-export function fingerprintOf(method: string, path: string, body: unknown): RequestFingerprint {
+export function fingerprintOf(
+  method: string,
+  route: string,
+  params: unknown,
+  body: unknown,
+): RequestFingerprint {
   const requestHash = createHash('sha256')
-    .update(JSON.stringify(canonical(body)) ?? '')
+    .update(JSON.stringify(canonical({ params, body })) ?? '')
     .digest('hex');
-  return { method, path, requestHash };
+  return { method, path: route, requestHash };
 }
 
 /**
- * The rules of the spec for a key already seen, in one place:
- * expired or never seen → run it; used for another request → 422; answered → replay that answer;
- * still running → 409 with Retry-After; running longer than the lock timeout (its request died) → run it.
- * (TAKE_OVER_CLAIMABLE_KEY in idempotency.repository.ts applies the "run it" cases atomically in SQL; the
- * two must stay in step.)
+ * The rules of the spec for a key already seen, in one place (the writes that follow only check the key
+ * did not change since it was judged): expired or never seen → run it; used for another request → 422;
+ * answered → replay that answer; still running → 409 with Retry-After; running longer than the lock
+ * timeout (its request died) → run it.
  */
 export function judge(
   record: KeyRecord | undefined,

@@ -3,29 +3,13 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { IdempotencyKeyModel } from './idempotency-key.model';
-import type { ClaimTiming, RequestFingerprint } from './idempotency-rules';
+import type { ClaimTiming, KeyRecord, RequestFingerprint } from './idempotency-rules';
 
-export type ClaimOutcome =
-  | { kind: 'claimed'; claim: IdempotencyClaim }
-  /** The key as it stands, for judge(); undefined when it was purged in between. */
-  | { kind: 'existing'; record: IdempotencyKeyModel | undefined };
-
-/**
- * The ON CONFLICT clause of every write that takes a key (table alias `k`): all columns come from the new row,
- * but only when the stored key may run again — expired, or a claim of the very same request whose lock timed
- * out. judge() in idempotency-rules.ts decides the same in code. Bindings: now, staleBefore.
- */
-export const TAKE_OVER_CLAIMABLE_KEY = `
-  ON CONFLICT (idempotency_key) DO UPDATE
-    SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
-        lock_token = excluded.lock_token, locked_at = excluded.locked_at,
-        response_status = excluded.response_status, response_headers = excluded.response_headers,
-        response_body = excluded.response_body, created_at = excluded.created_at,
-        expires_at = excluded.expires_at
-  WHERE k.expires_at <= ?::timestamptz
-     OR (k.response_status IS NULL AND k.locked_at < ?::timestamptz
-         AND k.method = excluded.method AND k.path = excluded.path
-         AND k.request_hash = excluded.request_hash)`;
+/** A stored key with the version it was read at, so a take-over can check nothing changed since. */
+export interface VersionedKeyRecord extends KeyRecord {
+  /** PostgreSQL's xmin of the row: changes with every write to it. */
+  version: string;
+}
 
 /** A response to store: an object body is stored as its JSON text, exactly as it went out. */
 export interface ResponseToStore {
@@ -46,25 +30,60 @@ export function toStoredResponse(response: ResponseToStore): StoredResponse {
 
 @Injectable()
 export class IdempotencyRepository {
-  /**
-   * Claims the key in one statement: a new key is inserted; an expired key, or a stale claim of the very same
-   * request, is taken over. Anything else is returned as it stands for the caller to judge.
-   */
-  async claim(
+  /** Claims a key never seen (or purged): undefined when the key is already there. */
+  async claimNew(
     db: Knex,
     key: string,
     { method, path, requestHash }: RequestFingerprint,
-    { now, expiresAt, staleBefore }: ClaimTiming,
-  ): Promise<ClaimOutcome> {
+    { now, expiresAt }: ClaimTiming,
+  ): Promise<IdempotencyClaim | undefined> {
     const token = randomUUID();
-    const claimed = await db.raw<{ rowCount: number }>(
-      `INSERT INTO idempotency_keys AS k
+    const inserted = await db.raw<{ rowCount: number }>(
+      `INSERT INTO idempotency_keys
          (idempotency_key, method, path, request_hash, lock_token, locked_at, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ${TAKE_OVER_CLAIMABLE_KEY}`,
-      [key, method, path, requestHash, token, now, now, expiresAt, now, staleBefore],
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
+      [key, method, path, requestHash, token, now, now, expiresAt],
     );
-    if (claimed.rowCount === 1) return { kind: 'claimed', claim: new IdempotencyClaim(key, token) };
-    return { kind: 'existing', record: await IdempotencyKeyModel.query(db).findById(key) };
+    return inserted.rowCount === 1 ? new IdempotencyClaim(key, token) : undefined;
+  }
+
+  async find(db: Knex, key: string): Promise<VersionedKeyRecord | undefined> {
+    const record = await IdempotencyKeyModel.query(db)
+      .select('*', db.raw('xmin::text AS version'))
+      .findById(key);
+    return record as VersionedKeyRecord | undefined;
+  }
+
+  /**
+   * Takes over a key that judge() found claimable (expired, or a claim whose request died), provided it is
+   * still the version that was judged: undefined when it changed in between.
+   */
+  async takeOver(
+    db: Knex,
+    record: VersionedKeyRecord,
+    { method, path, requestHash }: RequestFingerprint,
+    { now, expiresAt }: ClaimTiming,
+  ): Promise<IdempotencyClaim | undefined> {
+    const token = randomUUID();
+    const updated = await db.raw<{ rowCount: number }>(
+      `UPDATE idempotency_keys
+          SET method = ?, path = ?, request_hash = ?, lock_token = ?, locked_at = ?,
+              response_status = NULL, response_headers = NULL, response_body = NULL,
+              created_at = ?, expires_at = ?
+        WHERE idempotency_key = ? AND xmin = ?::xid`,
+      [
+        method,
+        path,
+        requestHash,
+        token,
+        now,
+        now,
+        expiresAt,
+        record.idempotencyKey,
+        record.version,
+      ],
+    );
+    return updated.rowCount === 1 ? new IdempotencyClaim(record.idempotencyKey, token) : undefined;
   }
 
   /**

@@ -21,21 +21,28 @@ export class IdempotencyService {
     private readonly repository: IdempotencyRepository,
   ) {}
 
-  /** Claims the key, or answers with the stored response; throws 422/409 per the rules. */
+  /**
+   * Claims the key, or answers with the stored response; throws 422/409 per the rules. judge() alone
+   * decides; the writes only check that the key is still as it was judged.
+   */
   async begin({ key, fingerprint }: IdempotentRequest): Promise<BeginOutcome> {
     for (;;) {
       const timing = claimTiming(this.clock.now(), this.config.idempotency);
-      const outcome = await this.repository.claim(this.knex, key, fingerprint, timing);
-      if (outcome.kind === 'claimed') return { kind: 'proceed', claim: outcome.claim };
+      const claimed = await this.repository.claimNew(this.knex, key, fingerprint, timing);
+      if (claimed) return { kind: 'proceed', claim: claimed };
+      const record = await this.repository.find(this.knex, key);
+      if (!record) continue; // purged in between
       const verdict = judge(
-        outcome.record,
+        record,
         fingerprint,
         timing.now,
         this.config.idempotency.lockTimeoutSeconds,
       );
       if (verdict.kind === 'replay') return { kind: 'replay', response: verdict.response };
       if (verdict.kind === 'refused') throw verdict.error;
-      // Claimable after all (purged, expired or gone stale in between): claim again.
+      const takenOver = await this.repository.takeOver(this.knex, record, fingerprint, timing);
+      if (takenOver) return { kind: 'proceed', claim: takenOver };
+      // Changed since it was judged: judge it again.
     }
   }
 

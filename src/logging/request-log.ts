@@ -19,14 +19,25 @@ export function addRequestLogFields(
   extraFields.set(request, { ...extraFields.get(request), ...fields });
 }
 
+/** Statuses that say the service is shedding or refusing callers: worth an operator's look. */
+const WARN_STATUSES = new Set([401, 403, 429]);
+
+/**
+ * error: the service failed (5xx). warn: it shed or refused a caller (401, 403, 429). info: everything
+ * else, including business refusals (sold out, today's cap, outside the period, unknown event) and bad
+ * input, which are ordinary answers in a drop (tens of thousands a surge).
+ */
+function levelOf(status: number): 'error' | 'warn' | 'info' {
+  return status >= 500 ? 'error' : WARN_STATUSES.has(status) ? 'warn' : 'info';
+}
+
 /**
  * The one JSON line per request: method, route, status, latency and the request id (a binding of
  * request.log), plus whatever the handler added. Never bodies or headers: they carry personal data and keys.
  */
 export function logCompletedRequest(request: FastifyRequest, reply: FastifyReply): void {
   const status = reply.statusCode;
-  const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-  request.log[level](
+  request.log[levelOf(status)](
     {
       // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
       method: request.method,

@@ -3,7 +3,6 @@ import type { Knex } from 'knex';
 import { isUniqueViolation } from '../database/pg-errors';
 import { EventModel } from '../events/event.model';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
-import { TAKE_OVER_CLAIMABLE_KEY } from '../idempotency/idempotency.repository';
 import type { ClaimTiming, IdempotentRequest, KeyRecord } from '../idempotency/idempotency-rules';
 import { ConcurrentIssuanceError } from './concurrent-issuance.error';
 import type { HeldTicket } from './issuance-policy';
@@ -100,8 +99,10 @@ export class IssuanceRepository {
 
   /**
    * Writes the batch: new tickets, the event's and the day's counts, and every decided keyed request with its
-   * answer (each key must have been judged claimable; one claimed or answered meanwhile means the transaction
-   * must run again). Throws ConcurrentIssuanceError (retryable) when another transaction got there first.
+   * answer. Each key was judged claimable on this transaction's snapshot; a key another transaction wrote
+   * meanwhile makes PostgreSQL refuse the ON CONFLICT update under SERIALIZABLE (40001), so the batch runs
+   * again and judges it anew. Throws ConcurrentIssuanceError (retryable) when another transaction issued to
+   * one of the users first.
    */
   async write(
     db: Knex,
@@ -122,7 +123,7 @@ export class IssuanceRepository {
     }));
     if (count === 0 && keyRows.length === 0) return;
     try {
-      const { rows } = await db.raw<{ rows: Array<{ answered: number }> }>(
+      await db.raw(
         `WITH new_tickets AS (
            INSERT INTO tickets (id, event_id, user_id, issued_at, kst_day)
            SELECT (t->>'ticketId')::uuid, ?::bigint, (t->>'userId')::bigint, (t->>'issuedAt')::timestamptz,
@@ -145,10 +146,13 @@ export class IssuanceRepository {
            SELECT a->>'key', a->>'method', a->>'path', a->>'requestHash', (a->>'status')::smallint,
                   a->'headers', a->>'body', ?::timestamptz, ?::timestamptz
              FROM jsonb_array_elements(?::jsonb) a
-           ${TAKE_OVER_CLAIMABLE_KEY}
-           RETURNING 1
+           ON CONFLICT (idempotency_key) DO UPDATE
+             SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+                 lock_token = NULL, locked_at = NULL, response_status = excluded.response_status,
+                 response_headers = excluded.response_headers, response_body = excluded.response_body,
+                 created_at = excluded.created_at, expires_at = excluded.expires_at
          )
-         SELECT count(*)::int AS answered FROM answered`,
+         SELECT 1`,
         [
           writes?.event.id ?? null,
           writes?.day ?? null,
@@ -164,11 +168,8 @@ export class IssuanceRepository {
           timing.now,
           timing.expiresAt,
           JSON.stringify(keyRows),
-          timing.now,
-          timing.staleBefore,
         ],
       );
-      if (rows[0].answered !== keyRows.length) throw new ConcurrentIssuanceError();
     } catch (error) {
       // Another transaction issued to the same user first: the retry will find that ticket.
       if (isUniqueViolation(error, 'tickets_one_per_user_per_event')) {

@@ -13,6 +13,7 @@ import { toErrorResponse } from '../common/errors/error-response';
 import { KeyedBatcher } from '../common/keyed-batcher';
 import { kstDay } from '../common/time';
 import { KNEX } from '../database/database.module';
+import { isDatabaseUnavailable } from '../database/pg-errors';
 import { runSerializable } from '../database/transaction';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
 import {
@@ -76,6 +77,8 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       maxBatch: config.issuance.batchMax,
       maxQueued: config.issuance.queueMax,
       overflowError: () => new ServiceUnavailableError(),
+      // A silent or unreachable database answers the whole queue 503 within one query deadline.
+      failsQueue: isDatabaseUnavailable,
     });
   }
 

@@ -1,19 +1,22 @@
-import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { clientWentAway } from '../../http/client-errors';
+import { addRequestLogFields } from '../../logging/request-log';
 import { toErrorResponse } from './error-response';
 
+/**
+ * Everything thrown by a route, a hook or a body parser ends here and goes out in the spec's shape.
+ * A 5xx's cause rides on the request's one log line (logged at error, with its request id).
+ */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
-  private readonly logger = new Logger('Errors');
-
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    sendError(reply, exception, this.logger);
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    if (clientWentAway(request)) return;
+    const { status, body, headers } = toErrorResponse(exception);
+    if (status >= 500) addRequestLogFields(request, { err: exception });
+    void reply.status(status).headers(headers).type('application/json; charset=utf-8').send(body);
   }
-}
-
-export function sendError(reply: FastifyReply, exception: unknown, logger: Logger): void {
-  const { status, body, headers } = toErrorResponse(exception);
-  if (status >= 500) logger.error({ err: exception }, 'request failed');
-  void reply.status(status).headers(headers).type('application/json; charset=utf-8').send(body);
 }

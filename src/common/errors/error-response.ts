@@ -19,8 +19,11 @@ const MESSAGES_BY_STATUS: Record<number, string> = {
   403: '접근 권한이 없습니다.',
   404: '요청한 경로를 찾을 수 없습니다.',
   405: '허용되지 않는 메서드입니다.',
+  408: '요청을 제시간에 다 받지 못했습니다. 다시 시도해주세요.',
   413: '요청 본문이 너무 큽니다.',
+  414: '요청 경로가 너무 깁니다.',
   415: '지원하지 않는 Content-Type입니다. application/json으로 보내주세요.',
+  431: '요청 헤더가 너무 큽니다.',
   500: '서버 내부 오류가 발생했습니다.',
 };
 
@@ -31,6 +34,7 @@ const MESSAGES_BY_STATUS: Record<number, string> = {
 const FASTIFY_REFUSALS: Array<[RegExp, string]> = [
   [/not valid JSON/i, '요청 본문이 올바른 JSON이 아닙니다.'],
   [/cannot be empty/i, '요청 본문이 비어 있습니다. JSON 객체를 보내주세요.'],
+  [/not a valid url component/i, '요청 경로의 퍼센트 인코딩이 올바르지 않습니다.'],
 ];
 
 /**
