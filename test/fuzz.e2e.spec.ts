@@ -12,35 +12,95 @@ const headerValue = fc
     maxLength: 300,
   })
   .map((codes) => String.fromCharCode(...codes));
+/** Text with what PostgreSQL or UTF-8 cannot keep: NUL and other controls, DEL, lone surrogates. */
+const controlText = fc
+  .array(
+    fc.oneof(
+      fc.string({ maxLength: 5 }),
+      fc.integer({ min: 0, max: 0x1f }).map((code) => String.fromCharCode(code)),
+      fc.constantFrom('\u007f', '\ud800', '\udfff'),
+    ),
+    { minLength: 1, maxLength: 8 },
+  )
+  .map((parts) => parts.join(''));
+/** Zoned timestamps at and past the ends of what the wire format can write. */
+const extremeDate = fc.oneof(
+  fc.constantFrom(
+    '9999-12-31T23:59:59-14:00',
+    '0000-01-01T00:00:00+14:00',
+    '0000-12-31T23:59:59Z',
+    '+275760-09-13T00:00:00Z',
+    '10000-01-01T00:00:00Z',
+  ),
+  fc
+    .record({
+      year: fc.oneof(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 9990, max: 9999 })),
+      offset: fc.integer({ min: -14, max: 14 }),
+    })
+    .map(
+      ({ year, offset }) =>
+        `${String(year).padStart(4, '0')}-${year < 10 ? '01-01T00:00:00' : '12-31T23:59:59'}` +
+        `${offset < 0 ? '-' : '+'}${String(Math.abs(offset)).padStart(2, '0')}:00`,
+    ),
+);
+/** A JSON text nested past the body depth limit (sent raw: JSON.stringify would recurse). */
+const deepJson = fc
+  .record({ depth: fc.integer({ min: 33, max: 2_500 }), array: fc.boolean() })
+  .map(({ depth, array }) =>
+    array ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth),
+  );
+/** Path segments that are not valid percent-encoding, sent as they are. */
+const brokenEncoding = fc
+  .array(fc.constantFrom('%', '%E0', '%A4', '%A', '%ZZ', '%C3%28', '%%', 'x', '-'), {
+    minLength: 1,
+    maxLength: 6,
+  })
+  .map((parts) => parts.join(''))
+  .filter((segment) => {
+    try {
+      decodeURIComponent(segment);
+      return false;
+    } catch {
+      return true;
+    }
+  });
 const pathSegment = fc.oneof(
   fc.string({ maxLength: 120 }),
   fc.integer().map(String),
   fc.constant('..'),
+  controlText,
 );
 const body = fc.oneof(
   fc.anything({ maxDepth: 3 }),
   fc.record(
     {
-      eventKey: fc.anything({ maxDepth: 1 }),
-      name: fc.anything({ maxDepth: 1 }),
+      eventKey: fc.oneof(fc.anything({ maxDepth: 1 }), controlText),
+      name: fc.oneof(fc.anything({ maxDepth: 1 }), controlText),
       totalQuantity: fc.oneof(fc.integer(), fc.double(), fc.string()),
       dailyLimit: fc.oneof(fc.integer(), fc.constant(null), fc.string()),
       startAt: fc.oneof(
         fc.date().map((d) => (Number.isNaN(d.getTime()) ? 'x' : d.toISOString())),
         fc.string(),
+        extremeDate,
       ),
-      endAt: fc.oneof(fc.string(), fc.integer()),
+      endAt: fc.oneof(fc.string(), fc.integer(), extremeDate),
       userId: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.bigInt().map(String)),
       isActive: fc.anything({ maxDepth: 0 }),
     },
     { requiredKeys: [] },
   ),
 );
-const rawJson = fc.oneof(fc.json(), fc.string({ maxLength: 200 }));
+const rawJson = fc.oneof(fc.json(), fc.string({ maxLength: 200 }), deepJson);
 const headers = fc.record(
   { 'idempotency-key': headerValue, 'x-request-id': headerValue, authorization: headerValue },
   { requiredKeys: [] },
 );
+
+/** Percent-encodes every UTF-8 byte (encodeURIComponent throws on a lone surrogate). */
+const encodeSegment = (segment: string) =>
+  [...Buffer.from(segment, 'utf8')]
+    .map((byte) => `%${byte.toString(16).padStart(2, '0')}`)
+    .join('');
 
 /** Sends any value as the JSON body, as text (superagent only serializes objects itself). */
 const withJsonBody = (call: request.Test, value: unknown) =>
@@ -93,6 +153,18 @@ describe('hostile input (property-based)', () => {
           pathSegment.map((key) => ({ kind: 'get-event' as const, key })),
           pathSegment.map((id) => ({ kind: 'user-tickets' as const, id })),
           rawJson.map((text) => ({ kind: 'raw' as const, text })),
+          fc
+            .tuple(
+              fc.constantFrom('GET', 'POST', 'PATCH'),
+              fc.constantFrom(0, 1, 2),
+              brokenEncoding,
+            )
+            .map(([method, at, segment]) => ({
+              kind: 'broken-path' as const,
+              method,
+              at,
+              segment,
+            })),
         ),
         headers,
         async (input, sentHeaders) => {
@@ -101,19 +173,19 @@ describe('hostile input (property-based)', () => {
             case 'create':
               return send(withJsonBody(http.post('/events'), input.b), sentHeaders);
             case 'issue': {
-              const path = `/events/${encodeURIComponent(input.key)}/tickets`;
+              const path = `/events/${encodeSegment(input.key)}/tickets`;
               return send(withJsonBody(http.post(path), input.b), sentHeaders);
             }
             case 'patch-unknown': {
-              const path = `/events/unknown-${encodeURIComponent(input.key)}`;
+              const path = `/events/unknown-${encodeSegment(input.key)}`;
               return send(withJsonBody(http.patch(path), input.b), sentHeaders);
             }
             case 'patch':
               return send(withJsonBody(http.patch(`/events/${eventKey}`), input.b), sentHeaders);
             case 'get-event':
-              return send(http.get(`/events/${encodeURIComponent(input.key)}`), sentHeaders);
+              return send(http.get(`/events/${encodeSegment(input.key)}`), sentHeaders);
             case 'user-tickets':
-              return send(http.get(`/users/${encodeURIComponent(input.id)}/tickets`), sentHeaders);
+              return send(http.get(`/users/${encodeSegment(input.id)}/tickets`), sentHeaders);
             case 'raw':
               return send(
                 http
@@ -122,6 +194,20 @@ describe('hostile input (property-based)', () => {
                   .send(input.text),
                 sentHeaders,
               );
+            case 'broken-path': {
+              const path = [
+                `/events/${input.segment}`,
+                `/events/${input.segment}/tickets`,
+                `/users/${input.segment}/tickets`,
+              ][input.at];
+              const call =
+                input.method === 'GET'
+                  ? http.get(path)
+                  : withJsonBody(input.method === 'POST' ? http.post(path) : http.patch(path), {
+                      userId: 1,
+                    });
+              return send(call, sentHeaders);
+            }
           }
         },
       ),

@@ -157,6 +157,32 @@ describe('Idempotency-Key', () => {
     expect(again.headers['idempotent-replayed']).toBe('true');
   });
 
+  it('treats a query string or another percent-encoding of the same path as the same request', async () => {
+    const event = await createEvent(t.url);
+    const k = key();
+    const first = await issue(t.url, event.eventKey, 1, k).expect(201);
+    // `%65` is `e`: the decoded eventKey is the same, so is the route.
+    const encoded = event.eventKey.replace(/^e/, '%65');
+    for (const path of [
+      `/events/${event.eventKey}/tickets?utm_source=push`,
+      `/events/${encoded}/tickets`,
+    ]) {
+      const again = await request(t.url).post(path).set('Idempotency-Key', k).send({ userId: 1 });
+      expect(essence(again)).toEqual(essence(first));
+      expect(again.headers['idempotent-replayed']).toBe('true');
+    }
+    const patched = await request(t.url)
+      .patch(`/events/${event.eventKey}`)
+      .set('Idempotency-Key', `${k}-patch`)
+      .send({ isActive: true });
+    const patchedAgain = await request(t.url)
+      .patch(`/events/${encoded}?again=1`)
+      .set('Idempotency-Key', `${k}-patch`)
+      .send({ isActive: true });
+    expect(essence(patchedAgain)).toEqual(essence(patched));
+    expect(patchedAgain.headers['idempotent-replayed']).toBe('true');
+  });
+
   it.each([
     ['empty', ''],
     ['over 255 characters', 'k'.repeat(256)],

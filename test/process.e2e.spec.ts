@@ -1,59 +1,30 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import request from 'supertest';
-import { freePort } from './support/embedded-server';
 import { eventBody } from './support/fixtures';
+import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
 import { connect, createTestDatabase } from './support/test-database';
 
 /**
- * The real entry point (src/main.ts) in its own process: JSON logs with request ids, and SIGTERM in the middle
- * of a burst that must leave every answered request matching the database.
+ * The production build (dist/src/main.js) in its own process: JSON logs with request ids, and SIGTERM in
+ * the middle of a burst that must leave every answered request matching the database.
  */
 describe('the service process', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let child: ChildProcess;
+  let service: ServiceProcess;
   let url: string;
-  const logLines: string[] = [];
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    child = spawn(
-      process.execPath,
-      ['-r', 'ts-node/register/transpile-only', join(__dirname, '..', 'src', 'main.ts')],
-      {
-        env: {
-          ...process.env,
-          DATABASE_URL: database.url,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          NODE_ENV: 'production',
-          LOG_LEVEL: 'info',
-          SHUTDOWN_READINESS_DELAY_MS: '1500',
-          SHUTDOWN_GRACE_MS: '10000',
-          THROTTLE_IP_LIMIT: '1000000',
-          THROTTLE_USER_LIMIT: '1000000',
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    createInterface({ input: child.stdout! }).on('line', (line) => logLines.push(line));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const ready = await request(url)
-        .get('/health/ready')
-        .then((r) => r.status)
-        .catch(() => 0);
-      if (ready === 200) break;
-      if (Date.now() > deadline) throw new Error('the service did not become ready');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    service = await startService({
+      DATABASE_URL: database.url,
+      SHUTDOWN_READINESS_DELAY_MS: '1500',
+      SHUTDOWN_GRACE_MS: '10000',
+    });
+    url = service.url;
+    await waitUntilReady(service);
   });
 
   afterAll(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (service.child.exitCode === null) service.child.kill('SIGKILL');
     await database.drop();
   });
 
@@ -96,7 +67,7 @@ describe('the service process', () => {
         );
       }
       if (wave === 10) {
-        child.kill('SIGTERM');
+        service.child.kill('SIGTERM');
         // Shutting down: readiness refuses at once, while requests are still being served.
         const readiness = await request(url).get('/health/ready');
         expect(readiness.status).toBe(503);
@@ -104,10 +75,7 @@ describe('the service process', () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const outcomes = await Promise.all(burst);
-    const exitCode = await new Promise<number | null>((resolve) =>
-      child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
-    );
-    expect(exitCode).toBe(0);
+    expect(await service.exited).toBe(0);
 
     const answered = outcomes.filter((o): o is Answered => 'status' in o);
     expect(answered.length).toBeGreaterThan(100);
@@ -129,6 +97,7 @@ describe('the service process', () => {
   });
 
   it('wrote only JSON lines, each request with its id, without bodies or keys', () => {
+    const logLines = service.lines;
     expect(logLines.length).toBeGreaterThan(0);
     const entries = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const requests = entries.filter((entry) => entry.msg === 'request completed');

@@ -1,7 +1,10 @@
+import type { Knex } from 'knex';
 import request from 'supertest';
+import { KNEX } from '../src/database/database.module';
 import { applyMigrations } from '../src/database/knex-config';
 import { startTestApp, TestApp } from './support/test-app';
 import { createTestDatabase } from './support/test-database';
+import { createEvent } from './support/fixtures';
 
 /** Readiness is about the database: reachable and migrated. */
 describe('readiness and migrations', () => {
@@ -32,5 +35,42 @@ describe('readiness and migrations', () => {
     ]);
     const ready = await request(t.url).get('/health/ready').expect(200);
     expect(ready.body).toMatchObject({ status: 'ok', details: { database: { status: 'up' } } });
+  });
+});
+
+/** Readiness means "can serve": a pool saturated by a peak of reads is serving, not unready. */
+describe('readiness at the peak', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { DB_POOL_MAX: '3' } });
+  });
+  afterAll(() => t.close());
+
+  it('stays 200 while hundreds of concurrent reads queue for a small pool', async () => {
+    const event = await createEvent(t.url);
+    const knex = t.app.get<Knex>(KNEX);
+    const pool = knex.client.pool as { numPendingAcquires(): number };
+    // Every pooled connection is busy for a while, and 600 reads queue behind them.
+    const busy = Array.from({ length: 3 }, () =>
+      knex.raw('SELECT pg_sleep(1.5)').then((result) => result),
+    );
+    // Sent now (a supertest request goes out when awaited), so the probes meet the queue.
+    const reads = Array.from({ length: 600 }, () =>
+      request(t.url)
+        .get(`/events/${event.eventKey}`)
+        .then((response) => response),
+    );
+    while (pool.numPendingAcquires() <= 12) await new Promise((resolve) => setTimeout(resolve, 5));
+    const probes = await Promise.all(
+      Array.from({ length: 4 }, () => request(t.url).get('/health/ready')),
+    );
+    // The old readiness said 503 once four times the pool was waiting; the pool is still saturated.
+    expect(pool.numPendingAcquires()).toBeGreaterThan(12);
+    expect(probes.map((p) => p.status)).toEqual([200, 200, 200, 200]);
+    expect(probes[0].body).toMatchObject({ status: 'ok', details: { database: { status: 'up' } } });
+    await Promise.all(busy);
+    const answered = await Promise.all(reads);
+    expect(answered.every((r) => r.status === 200)).toBe(true);
   });
 });

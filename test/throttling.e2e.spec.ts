@@ -45,6 +45,32 @@ describe('surge throttling', () => {
     });
   });
 
+  describe.each([
+    ['a hop count', '1'],
+    ['the proxy addresses', '127.0.0.1/8, ::1'],
+  ])('behind one proxy, trusted by %s (TRUST_PROXY=%s)', (_, trustProxy) => {
+    let t: TestApp;
+
+    beforeAll(async () => {
+      t = await startTestApp({ env: { TRUST_PROXY: trustProxy, THROTTLE_IP_LIMIT: '3' } });
+    });
+    afterAll(() => t.close());
+
+    // The test stands for the proxy: it connects from 127.0.0.1 and appends the client it saw.
+    const viaProxy = (forged: string, client: string) =>
+      request(t.url).get('/events').set('X-Forwarded-For', `${forged}, ${client}`);
+
+    it('counts a client that forges the leftmost address against its one real budget', async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        statuses.push((await viaProxy(`10.9.8.${i}`, '203.0.113.7')).status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      // Another client behind the same proxy has a budget of its own.
+      await viaProxy('10.9.8.1', '203.0.113.8').expect(200);
+    });
+  });
+
   describe('per userId on ticket issuance', () => {
     let t: TestApp;
 

@@ -54,6 +54,14 @@ describe('bad input', () => {
       ['startAt', { startAt: '2026-03-31T23:59:59Z' }],
       ['startAt', { startAt: '2026-04-01T00:00:00Z' }],
       ['extra', { extra: true }],
+      // PostgreSQL cannot store a NUL; control characters and lone surrogates do not belong in a name.
+      ['name', { name: 'a\u0000b' }],
+      ['name', { name: 'line\nbreak' }],
+      ['name', { name: 'lone \ud800 surrogate' }],
+      // Instants the wire format (four-digit UTC years) cannot write.
+      ['endAt', { endAt: '9999-12-31T23:59:59-14:00' }],
+      ['startAt', { startAt: '0000-12-31T23:59:59Z' }],
+      ['startAt', { startAt: '0001-01-01T08:59:59+09:00' }],
     ])('%s: %j', async (field, overrides) => {
       const body = { ...eventBody(), ...overrides };
       await expect400(() => post('/events', body), field);
@@ -94,6 +102,21 @@ describe('bad input', () => {
       );
     });
 
+    it.each([undefined, 'deep-nesting-key'])(
+      'a body nested thousands of levels deep (Idempotency-Key: %s)',
+      async (key) => {
+        const depth = 2_500;
+        const nested = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+        const call = () => {
+          const sent = request(t.url)
+            .post(`/events/${eventKey}/tickets`)
+            .set('content-type', 'application/json');
+          return (key ? sent.set('Idempotency-Key', key) : sent).send(nested);
+        };
+        await expect400(call, '중첩');
+      },
+    );
+
     it('an empty JSON body', async () => {
       await expect400(
         () =>
@@ -102,6 +125,23 @@ describe('bad input', () => {
             .set('content-type', 'application/json')
             .send(''),
         '비어',
+      );
+    });
+  });
+
+  describe('a path that is not valid percent-encoding', () => {
+    it.each([
+      ['GET', '/events/%E0%A4%A'],
+      ['POST', '/events/%E0%A4%A/tickets'],
+      ['PATCH', '/events/%ZZ'],
+      ['GET', '/users/%C3%28/tickets'],
+    ])('%s %s', async (method, path) => {
+      await expect400(
+        () =>
+          request(t.url)
+            [method.toLowerCase() as 'get' | 'post' | 'patch'](path)
+            .send({ userId: 1 }),
+        '퍼센트 인코딩',
       );
     });
   });

@@ -24,6 +24,9 @@ export async function createEvent(url: string, overrides: Record<string, unknown
   return response.body as { eventKey: string } & Record<string, unknown>;
 }
 
+/** An event open for years around now, for services on the real clock (the process tests). */
+export const OPEN_NOW = { startAt: '2020-01-01T00:00:00Z', endAt: '2099-12-31T23:59:59Z' };
+
 export function issue(url: string, eventKey: string, userId: unknown, key?: string) {
   const call = request(url).post(`/events/${eventKey}/tickets`).send({ userId });
   return key === undefined ? call : call.set('Idempotency-Key', key);

@@ -1,13 +1,23 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import knexFactory from 'knex';
 import { buildKnexConfig } from '../../src/database/knex-config';
 import { startSuitePostgres } from './embedded-server';
 import { TEMPLATE_SUFFIX, testServerUrl } from './test-database';
 
 /**
- * Starts a throwaway embedded PostgreSQL (or uses DATABASE_URL, if it names a database made for tests) and
- * builds a migrated template database; each test file clones it into a database of its own.
+ * Builds the production build (the process tests run `node dist/src/main.js`, as operators do), starts a
+ * throwaway embedded PostgreSQL (or uses DATABASE_URL, if it names a database made for tests) and builds a
+ * migrated template database; each test file clones it into a database of its own.
  */
 export default async function globalSetup(): Promise<void> {
+  const root = join(__dirname, '..', '..');
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
+    { cwd: root, stdio: 'inherit' },
+  );
+
   let baseUrl = process.env.DATABASE_URL;
   if (baseUrl) {
     const name = new URL(baseUrl).pathname.slice(1);

@@ -10,6 +10,31 @@ describe('configuration', () => {
     expect(config.throttle).toMatchObject({ ipLimit: 100, userLimit: 10, redisUrl: undefined });
     expect(config.adminToken).toBeUndefined();
     expect(config.corsOrigins).toEqual([]);
+    expect(config.trustProxy).toBe(false);
+    expect(config.http).toEqual({
+      requestTimeoutMs: 10_000,
+      headersTimeoutMs: 5_000,
+      keepAliveTimeoutMs: 65_000,
+      maxConnections: 'auto',
+    });
+    expect(config.database.queryTimeoutMs).toBe(config.database.statementTimeoutMs + 1_000);
+    expect(config.throttle.redisTimeoutMs).toBe(250);
+  });
+
+  it.each([
+    ['false', false],
+    ['true', true],
+    ['1', 1],
+    ['2', 2],
+    ['10.0.0.0/8', ['10.0.0.0/8']],
+    ['10.0.0.1, 192.168.0.0/16,fd00::/8', ['10.0.0.1', '192.168.0.0/16', 'fd00::/8']],
+  ])('takes TRUST_PROXY=%s', (value, expected) => {
+    expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(expected);
+  });
+
+  it('derives the client-side query deadline from the statement timeout unless set', () => {
+    expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: '800' }).database.queryTimeoutMs).toBe(1_800);
+    expect(loadConfig({ DB_QUERY_TIMEOUT_MS: '9000' }).database.queryTimeoutMs).toBe(9_000);
   });
 
   it('converts and splits values from the environment', () => {
@@ -28,6 +53,13 @@ describe('configuration', () => {
     [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ THROTTLE_IP_LIMIT: '0' }, 'THROTTLE_IP_LIMIT'],
+    [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '0' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '10.0.0.1,proxy.internal' }, 'TRUST_PROXY'],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '20000' }, 'HTTP_HEADERS_TIMEOUT_MS'],
+    [{ HTTP_MAX_CONNECTIONS: 'lots' }, 'HTTP_MAX_CONNECTIONS'],
+    [{ DB_STATEMENT_TIMEOUT_MS: '5000', DB_QUERY_TIMEOUT_MS: '1000' }, 'DB_QUERY_TIMEOUT_MS'],
   ])('refuses %j with a message naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });

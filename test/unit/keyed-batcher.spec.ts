@@ -1,8 +1,6 @@
 import { KeyedBatcher } from '../../src/common/keyed-batcher';
 
-function recordingBatcher(
-  options: Partial<{ maxBatch: number; maxQueued: number; lingerMs: number }> = {},
-) {
+function recordingBatcher(options: Partial<{ maxBatch: number; maxQueued: number }> = {}) {
   const batches: Array<{ key: string; items: number[] }> = [];
   const batcher = new KeyedBatcher<number, string>(
     (key, items) => {
@@ -48,6 +46,34 @@ describe('KeyedBatcher', () => {
     const failed = Promise.allSettled([batcher.submit('a', 1), batcher.submit('a', -1)]);
     expect((await failed).map((r) => r.status)).toEqual(['rejected', 'rejected']);
     await expect(batcher.submit('a', 2)).resolves.toBe('a:2');
+  });
+
+  it('fails what is queued behind a batch whose error says the fault is shared (failsQueue)', async () => {
+    let failFirst!: (error: Error) => void;
+    const batches: number[][] = [];
+    const batcher = new KeyedBatcher<number, number>(
+      (_key, items) => {
+        batches.push(items);
+        if (batches.length === 1) return new Promise((_, reject) => (failFirst = reject));
+        return Promise.resolve(items);
+      },
+      {
+        maxBatch: 100,
+        maxQueued: 1_000,
+        overflowError: () => new Error('overflow'),
+        failsQueue: (error) => (error as Error).message === 'database silent',
+      },
+    );
+    const first = batcher.submit('a', 1);
+    await nextTurn();
+    const queued = [2, 3].map((item) => batcher.submit('a', item));
+    const other = batcher.submit('b', 4);
+    failFirst(new Error('database silent'));
+    const settled = await Promise.allSettled([first, ...queued, other]);
+    expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'fulfilled']);
+    // The queued items never ran; the key works again for what comes next.
+    expect(batches).toEqual([[1], [4]]);
+    await expect(batcher.submit('a', 5)).resolves.toBe(5);
   });
 
   it('refuses fast past maxQueued', async () => {

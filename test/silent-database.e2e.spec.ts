@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { OPEN_NOW, createEvent, issue } from './support/fixtures';
+import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
+import { TcpProxy } from './support/tcp-proxy';
+import { connect, createTestDatabase } from './support/test-database';
+
+const STATEMENT_TIMEOUT_MS = 1_000;
+/** DB_QUERY_TIMEOUT_MS's default: the statement timeout plus a second. */
+const QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 1_000;
+/** What a request may take beyond the query deadline: scheduling on a loaded 2-core machine. */
+const MARGIN_MS = 2_000;
+
+/**
+ * PostgreSQL stops answering without closing connections (a partition, a hung primary): a TCP proxy the
+ * test owns sits between the production build and PostgreSQL and stops moving bytes, or throws away
+ * the server's replies. Every request gets a 503 + Retry-After within the query deadline, nothing is
+ * half-written, and issuance works again as soon as the database answers.
+ */
+describe('a silent database', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let proxy: TcpProxy;
+  let service: ServiceProcess;
+  const db = () => connect(database.url);
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const { hostname, port } = new URL(database.url);
+    proxy = await TcpProxy.start({ host: hostname, port: Number(port) });
+    service = await startService({
+      DATABASE_URL: proxy.rewrite(database.url),
+      DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS),
+      DB_ACQUIRE_TIMEOUT_MS: '1000',
+    });
+    await waitUntilReady(service);
+  });
+  afterAll(async () => {
+    await service.stop();
+    await proxy.stop();
+    await database.drop();
+  });
+
+  /** Sends a keyed ticket request and measures how long its answer took. */
+  async function timedIssue(eventKey: string, userId: number, key = randomUUID()) {
+    const startedAt = Date.now();
+    const response = await issue(service.url, eventKey, userId, key);
+    return { response, tookMs: Date.now() - startedAt, key };
+  }
+
+  function expectFastUnavailable(answer: Awaited<ReturnType<typeof timedIssue>>): void {
+    expect(answer.response.status).toBe(503);
+    expect(answer.response.body).toEqual({
+      statusCode: 503,
+      message: '일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해주세요.',
+    });
+    expect(Number(answer.response.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(answer.tookMs).toBeLessThan(QUERY_TIMEOUT_MS + MARGIN_MS);
+  }
+
+  async function expectInvariants(eventKey: string, acknowledged: Map<number, string>) {
+    const check = db();
+    try {
+      const tickets: Array<{ userId: number; id: string }> = await check('tickets')
+        .join('events', 'events.id', 'tickets.eventId')
+        .where('events.eventKey', eventKey)
+        .select('tickets.userId', 'tickets.id');
+      expect(new Map(tickets.map((t) => [t.userId, t.id]))).toEqual(acknowledged);
+      const event = await check('events').where({ eventKey }).first();
+      expect(event.issuedCount).toBe(tickets.length);
+      expect(await check('idempotencyKeys').whereNull('responseStatus')).toEqual([]);
+    } finally {
+      await check.destroy();
+    }
+  }
+
+  it('pauses: every request is answered 503 within the deadline, the queue moves on, then issuance resumes', async () => {
+    const event = await createEvent(service.url, { totalQuantity: 100, ...OPEN_NOW });
+    const acknowledged = new Map<number, string>();
+    for (const userId of [1, 2, 3]) {
+      const { response } = await timedIssue(event.eventKey, userId);
+      expect(response.status).toBe(201);
+      acknowledged.set(userId, response.body.ticketId);
+    }
+
+    proxy.pause();
+    // One request opens a batch that hangs; the others queue behind it or arrive after it failed.
+    const first = timedIssue(event.eventKey, 4);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const queued = [5, 6, 7].map((userId) => timedIssue(event.eventKey, userId));
+    const during = await Promise.all([first, ...queued]);
+    during.forEach(expectFastUnavailable);
+    const later = await timedIssue(event.eventKey, 8);
+    expectFastUnavailable(later);
+    const ready = await request(service.url).get('/health/ready');
+    expect(ready.status).toBe(503);
+
+    proxy.resume();
+    await waitUntilReady(service, 10_000);
+    // The same event issues again at once, including to the users refused during the silence, with
+    // the same keys (a 503 is not kept).
+    for (const answer of [...during, later]) {
+      const userId = (answer.response.request as unknown as { _data: { userId: number } })._data
+        .userId;
+      const retried = await issue(service.url, event.eventKey, userId, answer.key);
+      expect(retried.status).toBe(201);
+      acknowledged.set(userId, retried.body.ticketId);
+    }
+    await expectInvariants(event.eventKey, acknowledged);
+  });
+
+  it('drops replies (a broken stream): 503 within the deadline, then the stuck connections are gone', async () => {
+    const event = await createEvent(service.url, { totalQuantity: 100, ...OPEN_NOW });
+    const acknowledged = new Map<number, string>();
+    const before = await timedIssue(event.eventKey, 1);
+    expect(before.response.status).toBe(201);
+    acknowledged.set(1, before.response.body.ticketId);
+
+    proxy.dropReplies();
+    const during = await Promise.all([2, 3].map((userId) => timedIssue(event.eventKey, userId)));
+    during.forEach(expectFastUnavailable);
+
+    proxy.resume();
+    const after = await Promise.all(
+      [2, 3, 4].map((userId) => issue(service.url, event.eventKey, userId)),
+    );
+    expect(after.map((r) => r.status)).toEqual([201, 201, 201]);
+    after.forEach((r) => acknowledged.set(r.body.userId, r.body.ticketId));
+    await expectInvariants(event.eventKey, acknowledged);
+  });
+
+  it('logged each failure once, as JSON, and never a stack trace in an answer', () => {
+    const entries = service.logs();
+    expect(entries.length).toBe(service.lines.length);
+    const failures = entries.filter((e) => e.msg === 'request completed' && e.statusCode === 503);
+    expect(failures.length).toBeGreaterThanOrEqual(7);
+    for (const failure of failures) expect(failure.level).toBe(50);
+  });
+});

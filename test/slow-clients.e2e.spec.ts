@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import { Socket, connect } from 'node:net';
+import { OPEN_NOW, createEvent, issue } from './support/fixtures';
+import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
+import { createTestDatabase } from './support/test-database';
+
+const REQUEST_TIMEOUT_MS = 2_000;
+const HEADERS_TIMEOUT_MS = 1_000;
+const MAX_CONNECTIONS = 600;
+/** Node checks the timeouts on a period; answers may come this much later. */
+const SLACK_MS = 2_000;
+
+interface RawOutcome {
+  /** The raw bytes the server sent, if any. */
+  received: string;
+  closedAfterMs: number;
+}
+
+/** 408s the clients of this file received, to compare with the service's log. */
+let timeoutsReceived = 0;
+
+/** Opens a connection, runs `talk` on it, and resolves with what came back when the server closed it. */
+function rawClient(port: number, talk: (socket: Socket) => void): Promise<RawOutcome> {
+  return new Promise((resolve) => {
+    const startedAt = Date.now();
+    const socket = connect({ port, host: '127.0.0.1' });
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString('utf8')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (received.startsWith('HTTP/1.1 408 ')) timeoutsReceived += 1;
+      resolve({ received, closedAfterMs: Date.now() - startedAt });
+    });
+    socket.on('connect', () => talk(socket));
+  });
+}
+
+/** A body sent one byte every 100 ms: it would take two minutes to arrive. */
+function slowUpload(socket: Socket): void {
+  const body = JSON.stringify({ userId: 1, padding: 'x'.repeat(1_200) });
+  socket.write(
+    `POST /events/slow/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n`,
+  );
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed || sent >= body.length) return clearInterval(timer);
+    socket.write(body[sent++]);
+  }, 100);
+  socket.on('close', () => clearInterval(timer));
+}
+
+const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+const bodyOf = (raw: string) => JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as unknown;
+const TIMED_OUT = {
+  statusCode: 408,
+  message: '요청을 제시간에 다 받지 못했습니다. 다시 시도해주세요.',
+};
+
+/**
+ * Slow and hostile clients against the production build: bodies that trickle in, sockets that never send,
+ * more sockets than the service accepts, uploads dropped halfway. Each is bounded in time and memory, is
+ * answered in the error shape where anything can be answered, and is logged once at info.
+ */
+describe('slow and hostile clients', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let service: ServiceProcess;
+  let port: number;
+  let eventKey: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    service = await startService({
+      DATABASE_URL: database.url,
+      HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+      HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+      TRUST_PROXY: 'true',
+    });
+    port = Number(new URL(service.url).port);
+    await waitUntilReady(service);
+    eventKey = (await createEvent(service.url, { totalQuantity: 10_000, ...OPEN_NOW })).eventKey;
+  });
+  afterAll(async () => {
+    await service.stop();
+    await database.drop();
+  });
+
+  it('answers a body that trickles in with 408 in the error shape, and closes', async () => {
+    const outcome = await rawClient(port, slowUpload);
+    expect(outcome.received).toMatch(/^HTTP\/1\.1 408 /);
+    expect(bodyOf(outcome.received)).toEqual(TIMED_OUT);
+    expect(outcome.closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS + SLACK_MS);
+  });
+
+  it('holds 500 trickling uploads in bounded memory while normal requests are answered', async () => {
+    const before = rssMb(service.child.pid!);
+    const uploads = Array.from({ length: 500 }, () => rawClient(port, slowUpload));
+    await new Promise((resolve) => setTimeout(resolve, REQUEST_TIMEOUT_MS / 2));
+    const during = rssMb(service.child.pid!);
+    const normal = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => issue(service.url, eventKey, 1_000 + i)),
+    );
+    expect(normal.map((r) => r.status)).toEqual(Array(20).fill(201));
+    const outcomes = await Promise.all(uploads);
+    for (const outcome of outcomes) {
+      expect(outcome.received).toMatch(/^HTTP\/1\.1 408 /);
+      expect(outcome.closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS + SLACK_MS);
+    }
+    // Tens of KB per connection at most, not the hundreds it took without a timeout.
+    expect(during - before).toBeLessThan(64);
+  });
+
+  it('closes sockets that never send a byte, and refuses connections past the cap', async () => {
+    const idle = Array.from({ length: MAX_CONNECTIONS + 50 }, () => rawClient(port, () => {}));
+    const outcomes = await Promise.all(idle);
+    const refused = outcomes.filter((o) => o.received === '');
+    const timedOut = outcomes.filter((o) => o.received.startsWith('HTTP/1.1 408 '));
+    expect(refused.length).toBeGreaterThanOrEqual(50);
+    expect(refused.length + timedOut.length).toBe(outcomes.length);
+    for (const outcome of timedOut) {
+      expect(bodyOf(outcome.received)).toEqual(TIMED_OUT);
+      expect(outcome.closedAfterMs).toBeLessThan(HEADERS_TIMEOUT_MS + SLACK_MS);
+    }
+    const warnings = service.logs().filter((e) => String(e.msg).startsWith('connection refused'));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings[0]).toMatchObject({ level: 40, maxConnections: MAX_CONNECTIONS });
+    // Once they are gone, new clients are served.
+    await issue(service.url, eventKey, 2_000).expect(201);
+  });
+
+  it('logs an upload dropped halfway at info, once', async () => {
+    const before = service.logs().length;
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        rawClient(port, (socket) => {
+          socket.write(
+            `POST /events/${eventKey}/tickets HTTP/1.1\r\nHost: x\r\n` +
+              `Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"userId":`,
+          );
+          setTimeout(() => socket.destroy(), 200);
+        }),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const lines = service.logs().slice(before);
+    expect(
+      lines.filter((e) => e.msg === 'client closed the connection before the answer'),
+    ).toHaveLength(20);
+    expect(lines.every((e) => e.level === 30)).toBe(true);
+  });
+
+  it('logged each timeout once, at info, nothing at error, and warned that TRUST_PROXY=true trusts all', () => {
+    const entries = service.logs();
+    expect(entries).toHaveLength(service.lines.length);
+    expect(entries.filter((e) => Number(e.level) >= 50)).toEqual([]);
+    const timeouts = entries.filter((e) => e.msg === 'request timed out');
+    expect(timeouts.every((e) => e.level === 30)).toBe(true);
+    expect(timeouts).toHaveLength(timeoutsReceived);
+    expect(timeoutsReceived).toBeGreaterThan(501);
+    expect(
+      entries.some((e) => e.level === 40 && String(e.msg).startsWith('TRUST_PROXY=true')),
+    ).toBe(true);
+  });
+});

@@ -1,0 +1,98 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { freePort } from './embedded-server';
+
+/** The production build's entry point (built by the global setup). */
+export const MAIN_JS = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
+
+export interface ServiceProcess {
+  url: string;
+  child: ChildProcess;
+  /** Every line the process wrote to stdout, as it came. */
+  lines: string[];
+  /** The JSON log entries so far. */
+  logs(): Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * The service as operators run it — `node dist/src/main.js` in a process of its own, JSON logs on stdout —
+ * with test-friendly defaults under `env`. Resolves once it answers /health/live (not ready: some tests
+ * want to see it become ready).
+ */
+export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  const port = env.PORT ?? String(await freePort());
+  const child = spawn(process.execPath, [MAIN_JS], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      PORT: port,
+      THROTTLE_IP_LIMIT: '1000000',
+      THROTTLE_USER_LIMIT: '1000000',
+      SHUTDOWN_READINESS_DELAY_MS: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+  createInterface({ input: child.stderr }).on('line', (line) => lines.push(line));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const url = `http://127.0.0.1:${port}`;
+  const service: ServiceProcess = {
+    url,
+    child,
+    lines,
+    logs: () =>
+      lines.flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      }),
+    exited,
+    stop: () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+  await waitUntil(
+    async () => (await fetch(`${url}/health/live`)).ok,
+    30_000,
+    () => `the service at ${url} did not start:\n${lines.slice(-20).join('\n')}`,
+    exited,
+  );
+  return service;
+}
+
+/** Polls `check` until it is true; fails with `describe()` after `timeoutMs` or when `exited` settles. */
+export async function waitUntil(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string,
+  exited?: Promise<unknown>,
+): Promise<void> {
+  let gone = false;
+  void exited?.then(() => (gone = true));
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (gone || Date.now() > deadline) throw new Error(describe());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Resolves once /health/ready answers 200. */
+export function waitUntilReady(service: ServiceProcess, timeoutMs = 30_000): Promise<void> {
+  return waitUntil(
+    async () => (await fetch(`${service.url}/health/ready`)).ok,
+    timeoutMs,
+    () => `${service.url} did not become ready:\n${service.lines.slice(-20).join('\n')}`,
+    service.exited,
+  );
+}
