@@ -3,7 +3,7 @@ import request from 'supertest';
 import { KNEX } from '../src/database/database.module';
 import { applyMigrations } from '../src/database/knex-config';
 import { startTestApp, TestApp } from './support/test-app';
-import { createTestDatabase } from './support/test-database';
+import { connect, createTestDatabase } from './support/test-database';
 import { createEvent } from './support/fixtures';
 
 /** Readiness is about the database: reachable and migrated. */
@@ -35,6 +35,22 @@ describe('readiness and migrations', () => {
     ]);
     const ready = await request(t.url).get('/health/ready').expect(200);
     expect(ready.body).toMatchObject({ status: 'ok', details: { database: { status: 'up' } } });
+  });
+
+  it('migrates an empty database once when many instances start at the same moment', async () => {
+    const empty = await createTestDatabase(false);
+    const instances = Array.from({ length: 6 }, () => connect(empty.url));
+    try {
+      const applied = await Promise.all(instances.map((knex) => applyMigrations(knex)));
+      expect(applied.flat()).toEqual([
+        '20261125000100_create_events_and_tickets',
+        '20261125000200_create_idempotency_keys',
+      ]);
+      expect(await instances[0]('knex_migrations').count({ n: '*' })).toEqual([{ n: 2 }]);
+    } finally {
+      await Promise.all(instances.map((knex) => knex.destroy()));
+      await empty.drop();
+    }
   });
 });
 

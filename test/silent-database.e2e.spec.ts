@@ -131,8 +131,15 @@ describe('a silent database', () => {
   it('logged each failure once, as JSON, and never a stack trace in an answer', () => {
     const entries = service.logs();
     expect(entries.length).toBe(service.lines.length);
-    const failures = entries.filter((e) => e.msg === 'request completed' && e.statusCode === 503);
+    const failures = entries.filter(
+      (e) => e.msg === 'request completed' && e.statusCode === 503 && e.route !== '/health/ready',
+    );
     expect(failures.length).toBeGreaterThanOrEqual(7);
-    for (const failure of failures) expect(failure.level).toBe(50);
+    for (const failure of failures)
+      expect(failure).toMatchObject({ level: 50, err: expect.anything() });
+    // Readiness saying 503 is a state, not a fault: a warning.
+    const unready = entries.filter((e) => e.route === '/health/ready' && e.statusCode === 503);
+    expect(unready.length).toBeGreaterThanOrEqual(1);
+    for (const probe of unready) expect(probe.level).toBe(40);
   });
 });

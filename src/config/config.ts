@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import * as Joi from 'joi';
 
 /** Every setting of the service, validated once at start-up. Names and defaults are documented in README.md. */
@@ -12,6 +13,8 @@ export interface AppConfig {
    */
   trustProxy: boolean | number | string[];
   http: HttpLimits;
+  /** Processes serving the port (node:cluster workers); 1 runs the server in this process. */
+  workers: number;
   /** Unset: event administration is open (local development only). */
   adminToken: string | undefined;
   /** Origins allowed by CORS; empty: CORS off. */
@@ -83,6 +86,9 @@ const schema = Joi.object({
       'any.invalid':
         '"TRUST_PROXY" must be true, false, a hop count (1, 2, …) or comma-separated proxy addresses/CIDRs',
     }),
+  WORKERS: Joi.alternatives()
+    .try(Joi.number().integer().min(1).max(256), Joi.string().valid('auto'))
+    .default(1),
   HTTP_REQUEST_TIMEOUT_MS: Joi.number().integer().min(100).default(10_000),
   HTTP_HEADERS_TIMEOUT_MS: Joi.number()
     .integer()
@@ -93,7 +99,8 @@ const schema = Joi.object({
   HTTP_MAX_CONNECTIONS: Joi.alternatives()
     .try(Joi.number().integer().min(1), Joi.string().valid('auto'))
     .default('auto'),
-  ADMIN_TOKEN: Joi.string().min(16).max(512).optional(),
+  // An empty value (`ADMIN_TOKEN=` in a compose file) means unset, like the other optional secrets.
+  ADMIN_TOKEN: Joi.string().empty('').min(16).max(512).optional(),
   CORS_ORIGINS: Joi.string().allow('').default(''),
   DOCS_UI: Joi.boolean().default(true),
   BODY_LIMIT_BYTES: Joi.number()
@@ -107,12 +114,14 @@ const schema = Joi.object({
   SHUTDOWN_READINESS_DELAY_MS: Joi.number().integer().min(0).default(2_000),
 
   DATABASE_URL: Joi.string()
+    .empty('')
     .uri({ scheme: ['postgres', 'postgresql'] })
     .optional(),
   EMBEDDED_PG_DIR: Joi.string().default('.data/postgres'),
   EMBEDDED_PG_PORT: Joi.number().port().default(54329),
   DB_POOL_MIN: Joi.number().integer().min(0).default(2),
-  DB_POOL_MAX: Joi.number().integer().min(1).default(20),
+  // Two at least: an advisory lock holds one connection while the work under it may need another.
+  DB_POOL_MAX: Joi.number().integer().min(2).default(20),
   DB_ACQUIRE_TIMEOUT_MS: Joi.number().integer().min(100).default(3_000),
   DB_STATEMENT_TIMEOUT_MS: Joi.number().integer().min(100).default(5_000),
   DB_QUERY_TIMEOUT_MS: Joi.number()
@@ -140,6 +149,7 @@ const schema = Joi.object({
   THROTTLE_USER_TTL_MS: Joi.number().integer().min(1).default(10_000),
   THROTTLE_KEY_PREFIX: Joi.string().max(100).default('golden-ticket'),
   REDIS_URL: Joi.string()
+    .empty('')
     .uri({ scheme: ['redis', 'rediss'] })
     .optional(),
   THROTTLE_REDIS_TIMEOUT_MS: Joi.number().integer().min(10).default(250),
@@ -167,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: v.HOST,
     port: v.PORT,
     trustProxy: v.TRUST_PROXY,
+    workers: v.WORKERS === 'auto' ? availableParallelism() : v.WORKERS,
     http: {
       requestTimeoutMs: v.HTTP_REQUEST_TIMEOUT_MS,
       headersTimeoutMs: v.HTTP_HEADERS_TIMEOUT_MS,

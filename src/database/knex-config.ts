@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import { knexSnakeCaseMappers } from 'objection';
 import { types } from 'pg';
 import { migrationSource } from '../../migrations';
+import { MIGRATIONS_LOCK, withAdvisoryLock } from './advisory-lock';
+import { isLockTimeout } from './pg-errors';
 import { silenceGuardedPgClient } from './silence-guard';
 
 // Ids and counts are bounded to safe integers by validation, so int8 can be read as a number.
@@ -58,8 +60,25 @@ export function buildKnexConfig(settings: KnexSettings): Knex.Config {
   };
 }
 
-/** Applies pending migrations; returns the names applied now. */
+/** How long an instance waits for another instance's migrations before giving up its start. */
+const MIGRATIONS_WAIT_MS = 10 * 60 * 1000;
+
+/**
+ * Applies pending migrations; returns the names applied now. The whole step runs under one advisory lock,
+ * so instances started together on an empty database migrate once: the others wait, then find nothing
+ * pending. (knex's own migration lock does not cover creating its bookkeeping tables.)
+ */
 export async function applyMigrations(knex: Knex): Promise<string[]> {
-  const [, applied] = (await knex.migrate.latest()) as [number, string[]];
-  return applied;
+  // Another instance's migrations may outlast one lock_timeout: wait for them, within a bound.
+  const deadline = Date.now() + MIGRATIONS_WAIT_MS;
+  for (;;) {
+    try {
+      return await withAdvisoryLock(knex, MIGRATIONS_LOCK, async () => {
+        const [, applied] = (await knex.migrate.latest()) as [number, string[]];
+        return applied;
+      });
+    } catch (error) {
+      if (!isLockTimeout(error) || Date.now() > deadline) throw error;
+    }
+  }
 }

@@ -1,6 +1,7 @@
 /** SQLSTATE codes the service reacts to. */
 export const UNIQUE_VIOLATION = '23505';
 const SERIALIZATION_FAILURE = '40001';
+const LOCK_NOT_AVAILABLE = '55P03';
 const DEADLOCK_DETECTED = '40P01';
 
 const CONNECTION_ERROR_CODES = new Set([
@@ -14,7 +15,7 @@ const CONNECTION_ERROR_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
   '57014', // query_canceled (statement_timeout)
-  '55P03', // lock_not_available (lock_timeout)
+  LOCK_NOT_AVAILABLE, // lock_timeout
   '53300', // too_many_connections
 ]);
 
@@ -47,6 +48,11 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
 export function isRetryableTransactionError(error: unknown): boolean {
   const code = codeOf(error);
   return code === SERIALIZATION_FAILURE || code === DEADLOCK_DETECTED;
+}
+
+/** A lock wait ran past lock_timeout. */
+export function isLockTimeout(error: unknown): boolean {
+  return codeOf(error) === LOCK_NOT_AVAILABLE;
 }
 
 /** The database cannot be reached or is shedding us: a 503, not a 500. */

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { AdvisoryLockKey, withAdvisoryLock } from './advisory-lock';
 import { isRetryableTransactionError } from './pg-errors';
 import { ServiceUnavailableError } from '../common/errors/domain-errors';
 
@@ -17,20 +18,36 @@ export interface SerializableResult<T> {
  * Runs `work` in a SERIALIZABLE transaction, running it again on 40001/40P01 with full-jitter exponential
  * backoff. When the attempts run out the caller gets a ServiceUnavailableError (503), never a wrong answer.
  * `work` must be safe to run more than once: everything it does lives inside the transaction.
+ *
+ * With `lock`, every attempt runs under that advisory lock, taken before the transaction begins: writers
+ * of the same thing (one event's batches on several instances) then queue instead of aborting each other,
+ * and SERIALIZABLE stays the guard against anything else.
  */
 export async function runSerializable<T>(
   knex: Knex,
   policy: RetryPolicy,
   work: (trx: Knex.Transaction) => Promise<T>,
+  lock?: AdvisoryLockKey,
 ): Promise<SerializableResult<T>> {
-  for (let attempt = 1; ; attempt++) {
+  if (!lock) {
+    return retrying(policy, () => knex.transaction(work, { isolationLevel: 'serializable' }));
+  }
+  return withAdvisoryLock(knex, lock, (connection) =>
+    retrying(policy, () => knex.transaction(work, { isolationLevel: 'serializable', connection })),
+  );
+}
+
+async function retrying<T>(
+  policy: RetryPolicy,
+  attempt: () => Promise<T>,
+): Promise<SerializableResult<T>> {
+  for (let run = 1; ; run++) {
     try {
-      const value = await knex.transaction(work, { isolationLevel: 'serializable' });
-      return { value, retries: attempt - 1 };
+      return { value: await attempt(), retries: run - 1 };
     } catch (error) {
       if (!isRetryableTransactionError(error)) throw error;
-      if (attempt >= policy.maxAttempts) throw new ServiceUnavailableError();
-      const ceiling = policy.baseDelayMs * 2 ** Math.min(attempt - 1, 8);
+      if (run >= policy.maxAttempts) throw new ServiceUnavailableError();
+      const ceiling = policy.baseDelayMs * 2 ** Math.min(run - 1, 8);
       await sleep(Math.random() * ceiling);
     }
   }

@@ -23,11 +23,14 @@ export function addRequestLogFields(
 const WARN_STATUSES = new Set([401, 403, 429]);
 
 /**
- * error: the service failed (5xx). warn: it shed or refused a caller (401, 403, 429). info: everything
+ * Health probes (every few seconds from every orchestrator and balancer): debug when they pass, warn when
+ * they fail — a 503 from readiness is a state (starting, shutting down, database away), not a fault.
+ * Other requests — error: the service failed (5xx). warn: it shed or refused a caller (401, 403, 429). info: everything
  * else, including business refusals (sold out, today's cap, outside the period, unknown event) and bad
  * input, which are ordinary answers in a drop (tens of thousands a surge).
  */
-function levelOf(status: number): 'error' | 'warn' | 'info' {
+function levelOf(status: number, route: string | undefined): 'error' | 'warn' | 'info' | 'debug' {
+  if (route?.startsWith('/health/')) return status < 400 ? 'debug' : 'warn';
   return status >= 500 ? 'error' : WARN_STATUSES.has(status) ? 'warn' : 'info';
 }
 
@@ -37,7 +40,7 @@ function levelOf(status: number): 'error' | 'warn' | 'info' {
  */
 export function logCompletedRequest(request: FastifyRequest, reply: FastifyReply): void {
   const status = reply.statusCode;
-  request.log[levelOf(status)](
+  request.log[levelOf(status, request.routeOptions.url)](
     {
       // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
       method: request.method,

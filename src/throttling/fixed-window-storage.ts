@@ -13,12 +13,19 @@ type StorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
  * In-memory throttle counters, O(1) per request: one fixed window per key. (@nestjs/throttler's own
  * in-memory storage keeps and prunes one timestamp per hit, which costs O(limit) per request: a tenth of
  * the CPU under a surge with generous limits.)
+ *
+ * With several workers (WORKERS) each process counts its share of every budget, the limit divided by the
+ * number of workers (rounded up): the port's connections are spread over the workers, so the budgets keep
+ * their meaning for the machine as a whole. Shared budgets need Redis.
  */
 export class FixedWindowThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
   private readonly windows = new Map<string, Window>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(sweepEveryMs = 10_000) {
+  constructor(
+    private readonly workers = 1,
+    sweepEveryMs = 10_000,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), sweepEveryMs);
     this.sweeper.unref();
   }
@@ -37,7 +44,8 @@ export class FixedWindowThrottlerStorage implements ThrottlerStorage, OnApplicat
     }
     if (window.blockedUntil <= now) {
       window.hits += 1;
-      if (window.hits > limit) window.blockedUntil = now + blockDurationMs;
+      if (window.hits > Math.ceil(limit / this.workers))
+        window.blockedUntil = now + blockDurationMs;
     }
     const isBlocked = window.blockedUntil > now;
     return Promise.resolve({

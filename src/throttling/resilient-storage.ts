@@ -18,12 +18,16 @@ const PROBE_INTERVAL_MS = 1_000;
 export class ResilientThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
   private readonly logger = new Logger('Throttling');
   private readonly shared: ThrottlerStorageRedisService;
-  private readonly local = new FixedWindowThrottlerStorage();
+  private readonly local: FixedWindowThrottlerStorage;
   private sharedUp = true;
   private probe?: NodeJS.Timeout;
 
-  constructor(private readonly redis: Redis) {
+  constructor(
+    private readonly redis: Redis,
+    workers: number,
+  ) {
     this.shared = new ThrottlerStorageRedisService(redis);
+    this.local = new FixedWindowThrottlerStorage(workers);
     // Without a listener ioredis prints every connection error to stderr as an unhandled error event.
     redis.on('error', () => undefined);
     redis.on('close', () => this.wentAway('connection closed'));

@@ -17,8 +17,10 @@ import { THROTTLER_REDIS, ThrottlerRedisModule } from './throttler-redis';
     ThrottlerModule.forRootAsync({
       imports: [ThrottlerRedisModule],
       inject: [APP_CONFIG, THROTTLER_REDIS],
-      useFactory: (_config: AppConfig, redis: Redis | null) => ({
-        storage: redis ? new ResilientThrottlerStorage(redis) : new FixedWindowThrottlerStorage(),
+      useFactory: (config: AppConfig, redis: Redis | null) => ({
+        storage: redis
+          ? new ResilientThrottlerStorage(redis, config.workers)
+          : new FixedWindowThrottlerStorage(config.workers),
         // The limits are applied by SurgeThrottler (a Fastify hook), not by ThrottlerGuard.
         throttlers: [],
       }),

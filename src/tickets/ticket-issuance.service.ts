@@ -14,6 +14,7 @@ import { KeyedBatcher } from '../common/keyed-batcher';
 import { kstDay } from '../common/time';
 import { KNEX } from '../database/database.module';
 import { isDatabaseUnavailable } from '../database/pg-errors';
+import { issuanceLock } from '../database/advisory-lock';
 import { runSerializable } from '../database/transaction';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
 import {
@@ -102,6 +103,8 @@ export class TicketIssuanceService implements OnApplicationShutdown {
         baseDelayMs: this.config.issuance.txRetryBaseMs,
       },
       (trx) => this.decideAndWrite(trx, eventKey, requests),
+      // Batches of the same event on other instances queue behind this one instead of conflicting.
+      issuanceLock(eventKey),
     );
     this.stats.batches += 1;
     this.stats.requests += answers.length;

@@ -1,0 +1,129 @@
+import { request as httpRequest } from 'node:http';
+import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
+import { createTestDatabase } from './support/test-database';
+
+/** One request on a connection of its own (the cluster hands each new connection to the next worker). */
+function getOnNewConnection(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sent = httpRequest(
+      url,
+      { agent: false, headers: { connection: 'close' } },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
+    sent.on('error', reject);
+    sent.end();
+  });
+}
+
+/**
+ * WORKERS=2: the production build as a cluster primary with two workers sharing the port — both answer,
+ * each spends its share of the (memory) throttle budget, a killed worker is replaced, SIGTERM drains both.
+ */
+describe('WORKERS=2', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    service = await startService({
+      DATABASE_URL: database.url,
+      WORKERS: '2',
+      THROTTLE_IP_LIMIT: '6',
+      THROTTLE_IP_TTL_MS: '60000',
+      SHUTDOWN_READINESS_DELAY_MS: '1000',
+    });
+    await waitUntilReady(service);
+    await waitUntil(
+      () => Promise.resolve(listening().length === 2),
+      20_000,
+      () => 'the two workers did not both listen',
+    );
+  });
+
+  const listening = () => service.logs().filter((entry) => entry.msg === 'worker listening');
+  afterAll(async () => {
+    if (service.child.exitCode === null) service.child.kill('SIGKILL');
+    await database.drop();
+  });
+
+  /** The pids that wrote request lines for `path`. */
+  const answeringPids = (path: string) =>
+    service
+      .logs()
+      .filter((entry) => entry.msg === 'request completed' && entry.url === path)
+      .map((entry) => entry.pid as number);
+
+  it('says how throttle budgets are kept, and both workers answer', async () => {
+    expect(service.logs().find((entry) => entry.msg === 'starting workers')).toMatchObject({
+      workers: 2,
+      throttleBudgets: expect.stringContaining('per worker'),
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push(await getOnNewConnection(`${service.url}/events`));
+    const pids = new Set(answeringPids('/events'));
+    expect(pids.size).toBe(2);
+    expect(pids.has(service.child.pid!)).toBe(false);
+    // THROTTLE_IP_LIMIT=6 over two workers without Redis: each worker lets 3 through.
+    expect(statuses.filter((status) => status === 200)).toHaveLength(6);
+    const okByPid = new Map<number, number>();
+    for (const entry of service.logs()) {
+      if (
+        entry.msg === 'request completed' &&
+        entry.url === '/events' &&
+        entry.statusCode === 200
+      ) {
+        okByPid.set(entry.pid as number, (okByPid.get(entry.pid as number) ?? 0) + 1);
+      }
+    }
+    expect([...okByPid.values()]).toEqual([3, 3]);
+  });
+
+  it('replaces a worker that dies', async () => {
+    const [victim] = new Set(answeringPids('/events'));
+    process.kill(victim, 'SIGKILL');
+    await waitUntil(
+      () => Promise.resolve(service.logs().some((e) => e.msg === 'worker died: restarting it')),
+      10_000,
+      () => 'the primary did not notice the dead worker',
+    );
+    expect(service.logs().find((e) => e.msg === 'worker died: restarting it')).toMatchObject({
+      level: 50,
+      workerPid: victim,
+      signal: 'SIGKILL',
+    });
+    // The replacement listens, then serves.
+    await waitUntil(
+      () => Promise.resolve(listening().length === 3),
+      15_000,
+      () => 'no replacement worker listened',
+    );
+    const replacement = listening()[2].workerPid as number;
+    expect(replacement).not.toBe(victim);
+    await waitUntil(
+      async () => {
+        await getOnNewConnection(`${service.url}/events`);
+        return answeringPids('/events').includes(replacement);
+      },
+      5_000,
+      () => 'the replacement worker answered nothing',
+    );
+  });
+
+  it('drains both workers on SIGTERM: readiness 503 first, then the primary exits 0', async () => {
+    service.child.kill('SIGTERM');
+    await waitUntil(
+      async () => (await getOnNewConnection(`${service.url}/health/ready`)) === 503,
+      5_000,
+      () => 'readiness did not turn 503',
+    );
+    expect(await service.exited).toBe(0);
+    const draining = service
+      .logs()
+      .filter((e) => e.msg === 'shutting down: draining in-flight requests');
+    expect(new Set(draining.map((e) => e.pid)).size).toBe(2);
+    expect(service.logs().filter((e) => Number(e.level) >= 50)).toHaveLength(1); // the killed worker
+  });
+});
