@@ -1,10 +1,12 @@
 /**
  * The load generator, run as its own process so it never shares an event loop with what it measures:
- * `node load-client.js <plan.json> <results.json> <baseUrl> <connections>`.
+ * `node load-client.js <plan.json> <results.json> <baseUrl[,baseUrl…]> <connections>`.
  * Each of `connections` keep-alive sockets sends the plan's requests one after another (next request of the
- * plan in order), and records status, latency and the returned ticketId or error message. Raw HTTP/1.1 over
- * `net` with pre-built requests: a general client (undici, fetch) tops out near the server's own speed on a
- * 2-core machine and would measure itself instead of the server.
+ * plan in order), and records status, latency and the returned ticketId or error message. With several
+ * base URLs (instances) the connections are spread over them, and each request goes to its `target`
+ * instance (0 without one). Raw HTTP/1.1 over `net` with pre-built requests: a general client (undici,
+ * fetch) tops out near the server's own speed on a 2-core machine and would measure itself instead of the
+ * server.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Socket, connect } from 'node:net';
@@ -14,6 +16,8 @@ export interface PlannedRequest {
   path: string;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Index of the base URL (instance) this request goes to; 0 when absent. */
+  target?: number;
 }
 
 export interface LoadResults {
@@ -85,10 +89,13 @@ function openConnection(host: string, port: number) {
 }
 
 async function main(): Promise<void> {
-  const [planFile, resultsFile, baseUrl, connectionsArg] = process.argv.slice(2);
+  const [planFile, resultsFile, baseUrls, connectionsArg] = process.argv.slice(2);
   const plan = JSON.parse(readFileSync(planFile, 'utf8')) as PlannedRequest[];
-  const { hostname, port, host } = new URL(baseUrl);
-  const encoded = plan.map((request) => encode(request, host));
+  const targets = baseUrls.split(',').map((url) => new URL(url));
+  const encoded = plan.map((request) => encode(request, targets[request.target ?? 0].host));
+  // Per target, the plan's indexes in plan order; each connection takes the next one of its target.
+  const queues = targets.map(() => ({ indexes: [] as number[], next: 0 }));
+  plan.forEach((request, index) => queues[request.target ?? 0].indexes.push(index));
   const results: LoadResults = {
     status: new Array<number>(plan.length).fill(0),
     latencyMs: new Array<number>(plan.length).fill(0),
@@ -98,17 +105,18 @@ async function main(): Promise<void> {
     durationMs: 0,
   };
   const connections = await Promise.all(
-    Array.from({ length: Number(connectionsArg) }, async () => {
-      const connection = openConnection(hostname, Number(port));
+    Array.from({ length: Number(connectionsArg) }, async (_, n) => {
+      const target = n % targets.length;
+      const connection = openConnection(targets[target].hostname, Number(targets[target].port));
       await connection.ready;
-      return connection;
+      return { connection, queue: queues[target] };
     }),
   );
-  let next = 0;
   const started = performance.now();
   await Promise.all(
-    connections.map(async (connection) => {
-      for (let index = next++; index < plan.length; index = next++) {
+    connections.map(async ({ connection, queue }) => {
+      while (queue.next < queue.indexes.length) {
+        const index = queue.indexes[queue.next++];
         const sentAt = performance.now();
         const response = await connection.send(encoded[index]);
         const endedAt = performance.now();

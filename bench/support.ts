@@ -11,7 +11,7 @@ export const scratch = mkdtempSync(join(tmpdir(), 'golden-ticket-bench-'));
 export async function runLoad(
   name: string,
   plan: PlannedRequest[],
-  baseUrl: string,
+  baseUrls: string[],
   connections: number,
 ): Promise<LoadResults> {
   const planFile = join(scratch, `${name}.plan.json`);
@@ -19,7 +19,13 @@ export async function runLoad(
   writeFileSync(planFile, JSON.stringify(plan));
   const child = spawn(
     process.execPath,
-    [join(__dirname, 'load-client.js'), planFile, resultsFile, baseUrl, String(connections)],
+    [
+      join(__dirname, 'load-client.js'),
+      planFile,
+      resultsFile,
+      baseUrls.join(','),
+      String(connections),
+    ],
     { stdio: 'inherit' },
   );
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -64,6 +70,12 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 export function latencySummary(values: number[]) {

@@ -51,7 +51,11 @@ export interface IssuanceStats {
   requests: number;
   issued: number;
   retries: number;
+  /** Size and duration (lock wait included) of the first batches: the opening wave, batch by batch. */
+  firstBatches: Array<{ size: number; ms: number }>;
 }
+
+const FIRST_BATCHES_KEPT = 20;
 
 /**
  * Use case: issue a golden ticket. Concurrent requests for one event are coalesced (KeyedBatcher) and decided
@@ -66,7 +70,13 @@ export interface IssuanceStats {
 export class TicketIssuanceService implements OnApplicationShutdown {
   private readonly logger = new Logger(TicketIssuanceService.name);
   private readonly batcher: KeyedBatcher<IssueTicketRequest, IssueTicketResult>;
-  readonly stats: IssuanceStats = { batches: 0, requests: 0, issued: 0, retries: 0 };
+  readonly stats: IssuanceStats = {
+    batches: 0,
+    requests: 0,
+    issued: 0,
+    retries: 0,
+    firstBatches: [],
+  };
 
   constructor(
     @Inject(KNEX) private readonly knex: Knex,
@@ -96,6 +106,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     eventKey: string,
     requests: IssueTicketRequest[],
   ): Promise<IssueTicketResult[]> {
+    const startedAt = performance.now();
     const { value: answers, retries } = await runSerializable(
       this.knex,
       {
@@ -110,6 +121,10 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     this.stats.requests += answers.length;
     this.stats.issued += answers.filter((answer) => answer.kind === 'issued').length;
     this.stats.retries += retries;
+    if (this.stats.firstBatches.length < FIRST_BATCHES_KEPT) {
+      const ms = Math.round(performance.now() - startedAt);
+      this.stats.firstBatches.push({ size: requests.length, ms });
+    }
     return answers.map((answer) => ({ answer, retries }));
   }
 
