@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { Logger } from 'pino';
+import pino, { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { createFastifyAdapter, prepareApp } from './app.setup';
 import { runClusterPrimary } from './cluster/cluster-primary';
@@ -98,7 +98,8 @@ function startupFailure(error: unknown): string {
 main().then(
   (exitCode) => process.exit(exitCode),
   (error: unknown) => {
-    console.error(`Golden Ticket could not start: ${startupFailure(error)}`);
+    // A JSON line like every other (the configuration, and so the service's own logger, may be what failed).
+    pino().fatal(`Golden Ticket could not start: ${startupFailure(error)}`);
     process.exit(1);
   },
 );

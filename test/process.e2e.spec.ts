@@ -28,6 +28,19 @@ describe('the service process', () => {
     await database.drop();
   });
 
+  it('keeps instants exact whatever the process time zone (Seoul had an offset in seconds before 1908)', async () => {
+    const seoul = await startService({ DATABASE_URL: database.url, TZ: 'Asia/Seoul' });
+    try {
+      const body = eventBody({ startAt: '1900-01-01T00:00:00Z', endAt: '2099-01-01T00:00:00Z' });
+      const created = await request(seoul.url).post('/events').send(body).expect(201);
+      expect(created.body.startAt).toBe('1900-01-01T00:00:00Z');
+      const read = await request(seoul.url).get(`/events/${body.eventKey}`).expect(200);
+      expect(read.body.startAt).toBe('1900-01-01T00:00:00Z');
+    } finally {
+      await seoul.stop();
+    }
+  });
+
   it('echoes X-Request-Id, or makes one', async () => {
     const sent = await request(url).get('/events').set('X-Request-Id', 'trace-abc-123').expect(200);
     expect(sent.headers['x-request-id']).toBe('trace-abc-123');

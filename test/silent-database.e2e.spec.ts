@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { OPEN_NOW, createEvent, issue } from './support/fixtures';
+import { OPEN_NOW, createEvent, eventBody, issue } from './support/fixtures';
 import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
 import { TcpProxy } from './support/tcp-proxy';
 import { connect, createTestDatabase } from './support/test-database';
@@ -126,6 +126,64 @@ describe('a silent database', () => {
     expect(after.map((r) => r.status)).toEqual([201, 201, 201]);
     after.forEach((r) => acknowledged.set(r.body.userId, r.body.ticketId));
     await expectInvariants(event.eventKey, acknowledged);
+  });
+
+  it.each([
+    ['the read', 'WITH e AS'],
+    ['the write', 'WITH new_tickets'],
+    ['COMMIT', 'COMMIT'],
+  ])(
+    'goes silent in the middle of a batch (%s): 503, the queue with it, nothing half-written',
+    async (_, statement) => {
+      const event = await createEvent(service.url, { totalQuantity: 100, ...OPEN_NOW });
+      proxy.pauseOn(statement);
+      const first = timedIssue(event.eventKey, 1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const queued = timedIssue(event.eventKey, 2);
+      const answers = await Promise.all([first, queued]);
+      answers.forEach(expectFastUnavailable);
+      proxy.resume();
+      // The retries with the same keys get the truth: a COMMIT the server received before going silent
+      // did commit (the first is then replayed); anything earlier left nothing behind.
+      const after = await Promise.all(
+        answers.map((a, i) => issue(service.url, event.eventKey, i + 1, a.key)),
+      );
+      expect(after.map((r) => r.status)).toEqual([201, 201]);
+      expect(after[0].headers['idempotent-replayed']).toBe(
+        statement === 'COMMIT' ? 'true' : undefined,
+      );
+      await expectInvariants(
+        event.eventKey,
+        new Map(after.map((r) => [r.body.userId as number, r.body.ticketId as string])),
+      );
+    },
+  );
+
+  it('answers a keyed POST /events 503 within the deadline when the database goes silent', async () => {
+    proxy.pauseOn('insert into "events"');
+    const startedAt = Date.now();
+    const response = await request(service.url)
+      .post('/events')
+      .set('Idempotency-Key', randomUUID())
+      .send(eventBody(OPEN_NOW));
+    expect(response.status).toBe(503);
+    expect(Date.now() - startedAt).toBeLessThan(QUERY_TIMEOUT_MS + MARGIN_MS);
+    proxy.resume();
+  });
+
+  it('after a failover, one request pays for the old connections, not one per pooled connection', async () => {
+    const event = await createEvent(service.url, { totalQuantity: 100, ...OPEN_NOW });
+    // Fill the pool with idle connections, then leave them all behind with the old server.
+    await Promise.all(
+      Array.from({ length: 8 }, () => request(service.url).get(`/events/${event.eventKey}`)),
+    );
+    proxy.freezeExisting();
+    const answers = [];
+    for (let userId = 1; userId <= 4; userId++)
+      answers.push(await timedIssue(event.eventKey, userId));
+    expectFastUnavailable(answers[0]);
+    expect(answers.slice(1).map((a) => a.response.status)).toEqual([201, 201, 201]);
+    proxy.resume();
   });
 
   it('logged each failure once, as JSON, and never a stack trace in an answer', () => {

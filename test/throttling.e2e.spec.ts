@@ -24,8 +24,10 @@ describe('surge throttling', () => {
       expect(refused.body).toEqual(TOO_MANY);
       expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
 
-      // Health checks are never throttled.
+      // The two health probes are never throttled; other paths that merely start like them are.
       for (let i = 0; i < 10; i++) await request(t.url).get('/health/live').expect(200);
+      for (let i = 0; i < 10; i++) await request(t.url).get('/health/ready').expect(200);
+      await request(t.url).get('/healthz').expect(429);
 
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       await request(t.url).get('/events').expect(200);

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { knexSnakeCaseMappers } from 'objection';
-import { types } from 'pg';
+import { defaults, types } from 'pg';
 import { migrationSource } from '../../migrations';
 import { MIGRATIONS_LOCK, withAdvisoryLock } from './advisory-lock';
 import { isLockTimeout } from './pg-errors';
@@ -8,6 +8,9 @@ import { silenceGuardedPgClient } from './silence-guard';
 
 // Ids and counts are bounded to safe integers by validation, so int8 can be read as a number.
 types.setTypeParser(types.builtins.INT8, (value) => Number(value));
+// Instants go to PostgreSQL in UTC and come back in UTC (TimeZone below), whatever the process's or the
+// server's time zone: local zones with historical offsets in seconds (Seoul before 1908) would shift them.
+defaults.parseInputDatesAsUTC = true;
 
 export interface KnexSettings {
   url: string;
@@ -38,7 +41,8 @@ export function buildKnexConfig(settings: KnexSettings): Knex.Config {
       // server then ends the session and releases what it held (advisory locks, an open transaction).
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-      options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
+      options:
+        '-c TimeZone=UTC -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
     } as Knex.PgConnectionConfig,
     pool: {
       min: settings.poolMin ?? 2,

@@ -66,7 +66,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return (
     original instanceof Error &&
     (original.name === 'KnexTimeoutError' ||
-      /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/.test(
+      /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|is not queryable/.test(
         message,
       ))
   );

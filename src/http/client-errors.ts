@@ -68,7 +68,11 @@ export function clientWentAway(request: FastifyRequest): boolean {
   // The socket, not the request stream: a request stream is destroyed anyway once its body was read.
   const socket = request.raw.socket as Socket | null;
   if (socket && !socket.destroyed) return false;
-  if (!socket || !timedOut.has(socket))
-    request.log.info('client closed the connection before the answer');
+  if (!socket || !timedOut.has(socket)) {
+    request.log.info(
+      { method: request.method, url: request.url },
+      'client closed the connection before the answer',
+    );
+  }
   return true;
 }

@@ -1,4 +1,4 @@
-import { ExecutionContext, Injectable, Logger, createParamDecorator } from '@nestjs/common';
+import { ExecutionContext, Injectable, createParamDecorator } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeFlagsOf } from '../common/route-flags';
 import type { IdempotencyClaim, StoredResponse } from './idempotency-claim';
@@ -33,8 +33,6 @@ const REPLAYED_HEADERS = ['content-type', 'retry-after'];
  */
 @Injectable()
 export class IdempotencyHooks {
-  private readonly logger = new Logger(IdempotencyHooks.name);
-
   constructor(private readonly idempotency: IdempotencyService) {}
 
   /** Resolves to the reply when it answered (a replay), which ends the request there. */
@@ -74,7 +72,13 @@ export class IdempotencyHooks {
     try {
       // Not kept (as Stripe does): a 5xx, so a retry can succeed, and a 400, which on these routes is always
       // a refusal of the input — the request never ran. (Issuance's business 400s are kept by its use case.)
-      if (reply.statusCode >= 500 || reply.statusCode === 400) {
+      if (reply.statusCode >= 500) {
+        // The answer does not wait: a 5xx often means the database is away, and the release would wait
+        // for it too. Until it lands (or the claim times out) a retry is told 409 + Retry-After.
+        this.idempotency.release(claim).catch((error: unknown) => {
+          request.log.warn({ err: error }, 'Idempotency-Key claim not released');
+        });
+      } else if (reply.statusCode === 400) {
         await this.idempotency.release(claim);
       } else {
         await this.idempotency.complete(claim, {
@@ -85,7 +89,8 @@ export class IdempotencyHooks {
       }
     } catch (error) {
       // The answer still goes out; the claim times out and a retry takes it over.
-      this.logger.warn({ err: error, key: claim.key }, 'idempotent answer not stored');
+      // (The key itself is never logged: it is the client's secret handle on its request.)
+      request.log.warn({ err: error }, 'idempotent answer not stored');
     }
     return payload;
   }

@@ -33,8 +33,12 @@ export class SurgeThrottler {
         name: 'ip',
         limit: ipLimit,
         ttlMs: ipTtlMs,
-        // Orchestrators probe health; they are never shed.
-        trackerOf: (request) => (request.url.startsWith('/health') ? undefined : request.ip),
+        // Orchestrators probe health; they are never shed (the two probe routes only, not their prefix).
+        trackerOf: (request) =>
+          request.routeOptions.url === '/health/live' ||
+          request.routeOptions.url === '/health/ready'
+            ? undefined
+            : request.ip,
       },
       {
         name: 'user',

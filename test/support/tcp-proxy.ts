@@ -5,13 +5,16 @@ type Mode = 'forward' | 'paused' | 'dropping';
 /**
  * A TCP proxy the test owns, between the service and PostgreSQL or Redis, to make the faults that do not
  * close connections: `pause()` stops moving bytes in both directions (a partition, a hung primary: the
- * peers keep their sockets and hear nothing), `dropReplies()` throws away what the server sends (a broken
- * stream), `stop()` closes everything and refuses new connections (a stopped server) until `start()`.
+ * peers keep their sockets and hear nothing), `pauseOn(text)` does so for the first connection that sends
+ * `text` (silence in the middle of a transaction), `freezeExisting()` for the connections open now while
+ * new ones go through (a failover), `dropReplies()` throws away what the server sends (a broken stream),
+ * `stop()` closes everything and refuses new connections (a stopped server) until `start()`.
  */
 export class TcpProxy {
   private server?: Server;
   private readonly pairs = new Set<[Socket, Socket]>();
   private mode: Mode = 'forward';
+  private pauseWhenSent?: string;
 
   private constructor(
     readonly port: number,
@@ -52,12 +55,24 @@ export class TcpProxy {
     }
   }
 
+  pauseOn(text: string): void {
+    this.pauseWhenSent = text;
+  }
+
+  freezeExisting(): void {
+    for (const [client, upstream] of this.pairs) {
+      client.pause();
+      upstream.pause();
+    }
+  }
+
   dropReplies(): void {
     this.mode = 'dropping';
   }
 
   resume(): void {
     this.mode = 'forward';
+    this.pauseWhenSent = undefined;
     for (const [client, upstream] of this.pairs) {
       client.resume();
       upstream.resume();
@@ -91,7 +106,15 @@ export class TcpProxy {
     };
     client.on('error', close).on('close', close);
     upstream.on('error', close).on('close', close);
-    client.on('data', (chunk) => upstream.write(chunk));
+    client.on('data', (chunk) => {
+      upstream.write(chunk);
+      // The server gets the statement; its answer never comes back.
+      if (this.pauseWhenSent && chunk.includes(this.pauseWhenSent)) {
+        this.pauseWhenSent = undefined;
+        client.pause();
+        upstream.pause();
+      }
+    });
     upstream.on('data', (chunk) => {
       if (this.mode !== 'dropping') client.write(chunk);
     });
