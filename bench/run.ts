@@ -44,6 +44,8 @@ interface Options {
   runs: number;
   surge: boolean;
   scaleOut: boolean;
+  /** Where the surge's service writes a V8 CPU profile (`--cpu-prof DIR`), to find where time goes. */
+  cpuProfileDir?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -57,7 +59,12 @@ function parseOptions(argv: string[]): Options {
   if (only !== undefined && only !== 'surge' && only !== 'scale-out') {
     throw new Error('--only takes surge or scale-out');
   }
-  return { runs, surge: only !== 'scale-out', scaleOut: only !== 'surge' };
+  return {
+    runs,
+    surge: only !== 'scale-out',
+    scaleOut: only !== 'surge',
+    cpuProfileDir: value('cpu-prof'),
+  };
 }
 
 async function main(): Promise<void> {
@@ -69,7 +76,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= options.runs; run++) {
       if (options.surge) {
         console.log(`\nrun ${run}/${options.runs}: surge, HTTP ceiling, database ceiling`);
-        runs.push(await surgeRun(await freshDatabase(serverUrl)));
+        runs.push(await surgeRun(await freshDatabase(serverUrl), options.cpuProfileDir));
       }
       if (options.scaleOut) {
         console.log(`\nrun ${run}/${options.runs}: scale-out`);
@@ -124,18 +131,23 @@ function localRedis(): Promise<string | undefined> {
 }
 
 /** The production build with throttles out of the way (the benchmark measures issuance, not shedding). */
-function startService(port: number, env: NodeJS.ProcessEnv): Process {
-  return startProcess(MAIN_JS, [], {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'info',
-    DB_POOL_MAX: String(POOL_MAX),
-    THROTTLE_IP_LIMIT: '100000000',
-    THROTTLE_USER_LIMIT: '1000',
-    SHUTDOWN_READINESS_DELAY_MS: '0',
-    ...env,
-  });
+function startService(port: number, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Process {
+  return startProcess(
+    MAIN_JS,
+    [],
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      DB_POOL_MAX: String(POOL_MAX),
+      THROTTLE_IP_LIMIT: '100000000',
+      THROTTLE_USER_LIMIT: '1000',
+      SHUTDOWN_READINESS_DELAY_MS: '0',
+      ...env,
+    },
+    nodeArgs,
+  );
 }
 
 /** SIGTERM, then the issuance totals the process logged at shutdown. */
@@ -263,10 +275,10 @@ async function checkInvariants(
 
 type SurgeRun = Awaited<ReturnType<typeof surgeRun>>;
 
-async function surgeRun(databaseUrl: string) {
+async function surgeRun(databaseUrl: string, cpuProfileDir?: string) {
   const knex = knexFactory(buildKnexConfig({ url: databaseUrl, poolMin: 0, poolMax: 4 }));
   try {
-    const surge = await surgeScenario(databaseUrl, knex);
+    const surge = await surgeScenario(databaseUrl, knex, cpuProfileDir);
     const httpCeiling = await httpCeilingScenario(surge.plan.length);
     const databaseCeiling = await databaseCeilingScenario(databaseUrl);
     return summarizeSurge(surge, httpCeiling, databaseCeiling);
@@ -275,8 +287,12 @@ async function surgeRun(databaseUrl: string) {
   }
 }
 
-async function surgeScenario(databaseUrl: string, knex: Knex) {
-  const service = startService(SERVICE_PORT, { DATABASE_URL: databaseUrl });
+async function surgeScenario(databaseUrl: string, knex: Knex, cpuProfileDir?: string) {
+  const service = startService(
+    SERVICE_PORT,
+    { DATABASE_URL: databaseUrl },
+    cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [],
+  );
   const baseUrl = `http://127.0.0.1:${SERVICE_PORT}`;
   await waitFor(async () => (await fetch(`${baseUrl}/health/ready`)).ok, 30_000, 'the service');
 

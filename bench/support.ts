@@ -40,8 +40,13 @@ export interface Process {
   exited: Promise<number | null>;
 }
 
-export function startProcess(script: string, args: string[], env: NodeJS.ProcessEnv): Process {
-  const child = spawn(process.execPath, [script, ...args], {
+export function startProcess(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  nodeArgs: string[] = [],
+): Process {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,10 +1,10 @@
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import helmet from '@fastify/helmet';
-import { LogController } from 'fastify';
+import { FastifyBaseLogger, LogController } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AdminAuth } from './admin/admin-auth';
 import { httpServerOptions, limitConnections } from './http/http-server';
 import { useDepthLimitedJsonParser } from './http/json-body';
+import { securityHeaders } from './http/security-headers';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.module';
 import { setUpOpenApi } from './openapi/openapi';
@@ -25,6 +25,9 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
       requestIdLogLabel: 'requestId',
     }),
     genReqId: requestIdOf,
+    // request.log is the root logger itself, not a child per request (that cost about 6 % of a request
+    // under a surge): request-scoped lines carry the id as a field (request-log.ts).
+    childLoggerFactory: (logger: FastifyBaseLogger) => logger,
     // Requests that reach a closing server are still answered by the app, in the spec's error shape.
     return503OnClosing: false,
   });
@@ -40,17 +43,6 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   const config = app.get<AppConfig>(APP_CONFIG);
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  await app.register(helmet, {
-    // The API answers JSON; the only HTML is Swagger UI at /docs, which needs its inline script and styles.
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'", "'unsafe-inline'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-      },
-    },
-  });
   if (config.corsOrigins.length > 0) app.enableCors({ origin: config.corsOrigins });
   setUpOpenApi(app, config.docsUi);
   const throttler = app.get(SurgeThrottler);
@@ -64,8 +56,9 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
         'per-IP budget. Set the hop count (e.g. 1) or the proxy addresses instead.',
     );
   }
+  const security = securityHeaders();
   fastify.addHook('onRequest', (request, reply, done) => {
-    void reply.header('x-request-id', request.id);
+    void reply.headers(security).header('x-request-id', request.id);
     done();
   });
   fastify.addHook('preHandler', (request) => throttler.check(request));

@@ -43,12 +43,18 @@ export interface AppConfig {
     txRetryBaseMs: number;
     batchMax: number;
     queueMax: number;
+    /** An event whose refusals became final is answered from memory if it has at most this many holders. */
+    settledMaxHolders: number;
   };
   idempotency: {
     ttlSeconds: number;
     lockTimeoutSeconds: number;
     purgeIntervalSeconds: number;
     purgeBatchSize: number;
+    /** Answered keys each process remembers, to replay retransmissions without the database. */
+    memoryKeys: number;
+    /** Answers given from memory are written to the database within about this long. */
+    writeBehindMs: number;
   };
   throttle: {
     ipLimit: number;
@@ -134,6 +140,7 @@ const schema = Joi.object({
   ISSUE_TX_RETRY_BASE_MS: Joi.number().integer().min(0).default(4),
   ISSUE_BATCH_MAX: Joi.number().integer().min(1).max(5_000).default(500),
   ISSUE_QUEUE_MAX: Joi.number().integer().min(1).default(20_000),
+  SETTLED_EVENT_MAX_HOLDERS: Joi.number().integer().min(0).default(100_000),
 
   IDEMPOTENCY_TTL_SECONDS: Joi.number()
     .integer()
@@ -142,6 +149,8 @@ const schema = Joi.object({
   IDEMPOTENCY_LOCK_TIMEOUT_SECONDS: Joi.number().integer().min(1).default(30),
   IDEMPOTENCY_PURGE_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
   IDEMPOTENCY_PURGE_BATCH_SIZE: Joi.number().integer().min(1).default(1_000),
+  IDEMPOTENCY_MEMORY_KEYS: Joi.number().integer().min(0).default(50_000),
+  IDEMPOTENCY_WRITE_BEHIND_MS: Joi.number().integer().min(10).max(10_000).default(100),
 
   THROTTLE_IP_LIMIT: Joi.number().integer().min(1).default(100),
   THROTTLE_IP_TTL_MS: Joi.number().integer().min(1).default(1_000),
@@ -210,12 +219,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       txRetryBaseMs: v.ISSUE_TX_RETRY_BASE_MS,
       batchMax: v.ISSUE_BATCH_MAX,
       queueMax: v.ISSUE_QUEUE_MAX,
+      settledMaxHolders: v.SETTLED_EVENT_MAX_HOLDERS,
     },
     idempotency: {
       ttlSeconds: v.IDEMPOTENCY_TTL_SECONDS,
       lockTimeoutSeconds: v.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS,
       purgeIntervalSeconds: v.IDEMPOTENCY_PURGE_INTERVAL_SECONDS,
       purgeBatchSize: v.IDEMPOTENCY_PURGE_BATCH_SIZE,
+      memoryKeys: v.IDEMPOTENCY_MEMORY_KEYS,
+      writeBehindMs: v.IDEMPOTENCY_WRITE_BEHIND_MS,
     },
     throttle: {
       ipLimit: v.THROTTLE_IP_LIMIT,

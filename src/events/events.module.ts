@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
+import { EventSwitches } from './event-switches';
 import { EventsController } from './events.controller';
 import { EventsRepository } from './events.repository';
 import { EventsService } from './events.service';
@@ -7,7 +8,7 @@ import { EventsService } from './events.service';
 @Module({
   imports: [IdempotencyModule],
   controllers: [EventsController],
-  providers: [EventsService, EventsRepository],
-  exports: [EventsRepository],
+  providers: [EventsService, EventsRepository, EventSwitches],
+  exports: [EventsRepository, EventSwitches],
 })
 export class EventsModule {}

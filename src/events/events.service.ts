@@ -9,6 +9,7 @@ import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
 import type { EventModel } from './event.model';
 import type { CreateEventInput } from './event.schemas';
 import { CreatedEventView, EventView, toCreatedEventView, toEventView } from './event.views';
+import { EventSwitches } from './event-switches';
 import { EventsRepository } from './events.repository';
 
 /** The event use cases: create, read, list the running ones, switch issuing on or off. */
@@ -19,6 +20,7 @@ export class EventsService {
     private readonly clock: Clock,
     private readonly events: EventsRepository,
     private readonly idempotency: IdempotencyRepository,
+    private readonly switches: EventSwitches,
   ) {}
 
   /** Creates the event; with an Idempotency-Key its answer is stored in the same transaction. */
@@ -47,6 +49,7 @@ export class EventsService {
   async setEventActive(eventKey: string, isActive: boolean): Promise<EventView> {
     const event = await this.events.setActive(this.knex, eventKey, isActive);
     if (!event) throw new EventNotFoundError();
+    this.switches.switched(eventKey, isActive);
     const [view] = await this.withTodayCounts([event]);
     return view;
   }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { toErrorResponse } from '../common/errors/error-response';
+import { logForRequest } from '../logging/request-log';
 
 /** Sockets already answered 408 here, so the request's later "aborted" error is not logged twice. */
 const timedOut = new WeakSet<Socket>();
@@ -69,7 +70,9 @@ export function clientWentAway(request: FastifyRequest): boolean {
   const socket = request.raw.socket as Socket | null;
   if (socket && !socket.destroyed) return false;
   if (!socket || !timedOut.has(socket)) {
-    request.log.info(
+    logForRequest(
+      request,
+      'info',
       { method: request.method, url: request.url },
       'client closed the connection before the answer',
     );

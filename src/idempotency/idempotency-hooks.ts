@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeFlagsOf } from '../common/route-flags';
 import type { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { IdempotentRequest, fingerprintOf, parseIdempotencyKey } from './idempotency-rules';
+import { logForRequest } from '../logging/request-log';
 import { IdempotencyService } from './idempotency.service';
 
 const claims = new WeakMap<FastifyRequest, IdempotencyClaim>();
@@ -76,7 +77,7 @@ export class IdempotencyHooks {
         // The answer does not wait: a 5xx often means the database is away, and the release would wait
         // for it too. Until it lands (or the claim times out) a retry is told 409 + Retry-After.
         this.idempotency.release(claim).catch((error: unknown) => {
-          request.log.warn({ err: error }, 'Idempotency-Key claim not released');
+          logForRequest(request, 'warn', { err: error }, 'Idempotency-Key claim not released');
         });
       } else if (reply.statusCode === 400) {
         await this.idempotency.release(claim);
@@ -90,7 +91,7 @@ export class IdempotencyHooks {
     } catch (error) {
       // The answer still goes out; the claim times out and a retry takes it over.
       // (The key itself is never logged: it is the client's secret handle on its request.)
-      request.log.warn({ err: error }, 'idempotent answer not stored');
+      logForRequest(request, 'warn', { err: error }, 'idempotent answer not stored');
     }
     return payload;
   }

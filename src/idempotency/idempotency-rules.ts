@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   DomainError,
   IdempotencyKeyInFlightError,
@@ -67,9 +67,7 @@ export function fingerprintOf(
   params: unknown,
   body: unknown,
 ): RequestFingerprint {
-  const requestHash = createHash('sha256')
-    .update(JSON.stringify(canonical({ params, body })) ?? '')
-    .digest('hex');
+  const requestHash = hash('sha256', canonicalJson({ params, body }), 'hex');
   return { method, path: route, requestHash };
 }
 
@@ -89,16 +87,8 @@ export function judge(
   if (!isSameRequest(record, fingerprint)) {
     return { kind: 'refused', error: new IdempotencyKeyReusedError() };
   }
-  if (record.responseStatus !== null && record.responseBody !== null) {
-    return {
-      kind: 'replay',
-      response: {
-        status: record.responseStatus,
-        headers: record.responseHeaders ?? {},
-        body: record.responseBody,
-      },
-    };
-  }
+  const answer = storedAnswerOf(record);
+  if (answer) return { kind: 'replay', response: answer };
   const lockedForMs = now.getTime() - (record.lockedAt?.getTime() ?? now.getTime());
   const leftMs = lockTimeoutSeconds * 1000 - lockedForMs;
   if (leftMs <= 0) return { kind: 'claimable' };
@@ -106,18 +96,41 @@ export function judge(
   return { kind: 'refused', error: new IdempotencyKeyInFlightError(retryAfterSeconds) };
 }
 
+/** The complete answer a record keeps; undefined while its request is still running. */
+export function storedAnswerOf(record: KeyRecord): StoredResponse | undefined {
+  if (record.responseStatus === null || record.responseBody === null) return undefined;
+  return {
+    status: record.responseStatus,
+    headers: record.responseHeaders ?? {},
+    body: record.responseBody,
+  };
+}
+
+/** The fingerprint part of a record. */
+export function fingerprintOfRecord({ method, path, requestHash }: KeyRecord): RequestFingerprint {
+  return { method, path, requestHash };
+}
+
 export function isSameRequest(a: RequestFingerprint, b: RequestFingerprint): boolean {
   return a.method === b.method && a.path === b.path && a.requestHash === b.requestHash;
 }
 
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
-    );
+/**
+ * JSON with every object's keys in sorted order, written in one pass (the body was parsed from JSON and
+ * nests at most MAX_BODY_DEPTH levels). Values JSON cannot write (undefined) are left out, as JSON does.
+ */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`;
   }
-  return value;
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    const members: string[] = [];
+    for (const key of Object.keys(record).sort()) {
+      if (record[key] !== undefined)
+        members.push(`${JSON.stringify(key)}:${canonicalJson(record[key])}`);
+    }
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }

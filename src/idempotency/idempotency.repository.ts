@@ -48,10 +48,15 @@ export class IdempotencyRepository {
   }
 
   async find(db: Knex, key: string): Promise<VersionedKeyRecord | undefined> {
-    const record = await IdempotencyKeyModel.query(db)
+    const [record] = await this.findMany(db, [key]);
+    return record;
+  }
+
+  async findMany(db: Knex, keys: string[]): Promise<VersionedKeyRecord[]> {
+    const records = await IdempotencyKeyModel.query(db)
       .select('*', db.raw('xmin::text AS version'))
-      .findById(key);
-    return record as VersionedKeyRecord | undefined;
+      .whereIn('idempotencyKey', keys);
+    return records as unknown as VersionedKeyRecord[];
   }
 
   /**
@@ -61,29 +66,94 @@ export class IdempotencyRepository {
   async takeOver(
     db: Knex,
     record: VersionedKeyRecord,
-    { method, path, requestHash }: RequestFingerprint,
-    { now, expiresAt }: ClaimTiming,
+    fingerprint: RequestFingerprint,
+    timing: ClaimTiming,
   ): Promise<IdempotencyClaim | undefined> {
     const token = randomUUID();
+    const taken = await this.overwrite(db, record, fingerprint, timing, { token });
+    return taken ? new IdempotencyClaim(record.idempotencyKey, token) : undefined;
+  }
+
+  /**
+   * Writes answers given without the database (IdempotencyWriteBehind) for keys not stored yet; returns the
+   * keys that were already there, for the caller to judge.
+   */
+  async insertAnswers(
+    db: Knex,
+    answers: ReadonlyArray<{
+      key: string;
+      fingerprint: RequestFingerprint;
+      response: StoredResponse;
+    }>,
+    ttlSeconds: number,
+    answeredAt: ReadonlyArray<Date>,
+  ): Promise<string[]> {
+    const rows = answers.map(({ key, fingerprint, response }, index) => ({
+      key,
+      ...fingerprint,
+      status: response.status,
+      headers: response.headers,
+      body: response.body,
+      at: answeredAt[index],
+      expires: new Date(answeredAt[index].getTime() + ttlSeconds * 1000),
+    }));
+    const { rows: inserted } = await db.raw<{ rows: Array<{ key: string }> }>(
+      `INSERT INTO idempotency_keys
+         (idempotency_key, method, path, request_hash, response_status, response_headers, response_body,
+          created_at, expires_at)
+       SELECT a->>'key', a->>'method', a->>'path', a->>'requestHash', (a->>'status')::smallint,
+              a->'headers', a->>'body', (a->>'at')::timestamptz, (a->>'expires')::timestamptz
+         FROM jsonb_array_elements(?::jsonb) a
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING idempotency_key AS key`,
+      [JSON.stringify(rows)],
+    );
+    const stored = new Set(inserted.map((row) => row.key));
+    return rows.filter((row) => !stored.has(row.key)).map((row) => row.key);
+  }
+
+  /** Replaces a key judge() found claimable with a complete answer, if it is still the version judged. */
+  async replaceWithAnswer(
+    db: Knex,
+    record: VersionedKeyRecord,
+    fingerprint: RequestFingerprint,
+    timing: ClaimTiming,
+    response: StoredResponse,
+  ): Promise<boolean> {
+    return this.overwrite(db, record, fingerprint, timing, { response });
+  }
+
+  /** Overwrites the version of a key that was judged, as a claim (token) or as an answer. */
+  private async overwrite(
+    db: Knex,
+    record: VersionedKeyRecord,
+    { method, path, requestHash }: RequestFingerprint,
+    { now, expiresAt }: ClaimTiming,
+    as: { token: string } | { response: StoredResponse },
+  ): Promise<boolean> {
+    const claim = 'token' in as;
     const updated = await db.raw<{ rowCount: number }>(
       `UPDATE idempotency_keys
           SET method = ?, path = ?, request_hash = ?, lock_token = ?, locked_at = ?,
-              response_status = NULL, response_headers = NULL, response_body = NULL,
+              response_status = ?, response_headers = ?, response_body = ?,
               created_at = ?, expires_at = ?
         WHERE idempotency_key = ? AND xmin = ?::xid`,
       [
         method,
         path,
         requestHash,
-        token,
-        now,
+        claim ? as.token : null,
+        claim ? now : null,
+        claim ? null : as.response.status,
+        claim ? null : JSON.stringify(as.response.headers),
+        claim ? null : as.response.body,
         now,
         expiresAt,
         record.idempotencyKey,
         record.version,
       ],
     );
-    return updated.rowCount === 1 ? new IdempotencyClaim(record.idempotencyKey, token) : undefined;
+    return updated.rowCount === 1;
   }
 
   /**

@@ -34,14 +34,25 @@ function levelOf(status: number, route: string | undefined): 'error' | 'warn' | 
   return status >= 500 ? 'error' : WARN_STATUSES.has(status) ? 'warn' : 'info';
 }
 
+/** A line about one request, with its id (request.log is the root logger: it binds nothing). */
+export function logForRequest(
+  request: FastifyRequest,
+  level: 'error' | 'warn' | 'info' | 'debug',
+  fields: Record<string, unknown>,
+  message: string,
+): void {
+  request.log[level]({ requestId: request.id, ...fields }, message);
+}
+
 /**
- * The one JSON line per request: method, route, status, latency and the request id (a binding of
- * request.log), plus whatever the handler added. Never bodies or headers: they carry personal data and keys.
+ * The one JSON line per request: method, route, status, latency and the request id, plus whatever the
+ * handler added. Never bodies or headers: they carry personal data and keys.
  */
 export function logCompletedRequest(request: FastifyRequest, reply: FastifyReply): void {
   const status = reply.statusCode;
   request.log[levelOf(status, request.routeOptions.url)](
     {
+      requestId: request.id,
       // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
       method: request.method,
       url: request.url,

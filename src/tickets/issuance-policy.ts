@@ -26,6 +26,14 @@ export interface IssuanceState {
   issuedToday: number;
 }
 
+/** Refusals carry nothing of the request: one of each serves every request (and is turned into bytes once). */
+const REFUSED = {
+  switchedOff: { kind: 'refused', error: new EventSwitchedOffError() },
+  outsidePeriod: { kind: 'refused', error: new OutsideEventPeriodError() },
+  soldOut: { kind: 'refused', error: new SoldOutError() },
+  dailyLimitReached: { kind: 'refused', error: new DailyLimitReachedError() },
+} as const satisfies Record<string, IssuanceDecision>;
+
 /**
  * The issuance rules of the spec, in arrival order, for the users of one batch:
  * 1. a user who holds a ticket gets it back (even when sold out, capped, closed or switched off);
@@ -39,20 +47,22 @@ export function decideIssuance(
   userIds: readonly number[],
   now: Date,
 ): IssuanceDecision[] {
-  const held = new Map(state.held);
+  // Tickets issued by this very call (a user repeated in one batch gets the first copy's ticket); the
+  // state's own map is only read, so a large one (every holder of a sold-out event) costs nothing.
+  const issuedNow = new Map<number, HeldTicket>();
   let remaining = event.remainingQuantity;
   let issuedToday = state.issuedToday;
   return userIds.map((userId): IssuanceDecision => {
-    const ticket = held.get(userId);
+    const ticket = state.held.get(userId) ?? issuedNow.get(userId);
     if (ticket) return { kind: 'already-held', ticket };
-    if (!event.isActive) return { kind: 'refused', error: new EventSwitchedOffError() };
-    if (!event.isInPeriodAt(now)) return { kind: 'refused', error: new OutsideEventPeriodError() };
-    if (remaining <= 0) return { kind: 'refused', error: new SoldOutError() };
+    if (!event.isActive) return REFUSED.switchedOff;
+    if (!event.isInPeriodAt(now)) return REFUSED.outsidePeriod;
+    if (remaining <= 0) return REFUSED.soldOut;
     if (event.dailyLimit !== null && issuedToday >= event.dailyLimit) {
-      return { kind: 'refused', error: new DailyLimitReachedError() };
+      return REFUSED.dailyLimitReached;
     }
     const issued: HeldTicket = { ticketId: randomUUID(), userId, issuedAt: now };
-    held.set(userId, issued);
+    issuedNow.set(userId, issued);
     remaining -= 1;
     issuedToday += 1;
     return { kind: 'issued', ticket: issued };

@@ -4,12 +4,10 @@ import { Clock } from '../clock/clock';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import {
-  DomainError,
   EventNotFoundError,
   IdempotencyKeyReusedError,
   ServiceUnavailableError,
 } from '../common/errors/domain-errors';
-import { toErrorResponse } from '../common/errors/error-response';
 import { KeyedBatcher } from '../common/keyed-batcher';
 import { kstDay } from '../common/time';
 import { KNEX } from '../database/database.module';
@@ -20,24 +18,22 @@ import type { StoredResponse } from '../idempotency/idempotency-claim';
 import {
   IdempotentRequest,
   claimTiming,
+  fingerprintOfRecord,
   isSameRequest,
   judge,
+  storedAnswerOf,
 } from '../idempotency/idempotency-rules';
-import { toStoredResponse } from '../idempotency/idempotency.repository';
-import { decideIssuance, HeldTicket, IssuanceDecision } from './issuance-policy';
+import { IdempotencyWriteBehind } from '../idempotency/idempotency-write-behind';
+import type { EventModel } from '../events/event.model';
+import { FinalRefusals } from './final-refusals';
+import { decideIssuance, HeldTicket } from './issuance-policy';
 import { IssuanceRepository } from './issuance.repository';
-import { TicketView, toTicketView } from './ticket.views';
+import { IssueTicketAnswer, answerOf, responseOf } from './ticket-answers';
 
 export interface IssueTicketRequest {
   userId: number;
   idempotent?: IdempotentRequest;
 }
-
-export type IssueTicketAnswer =
-  | { kind: 'issued' | 'already-held'; status: 201 | 200; body: TicketView }
-  | { kind: 'refused' | 'not-found'; error: DomainError }
-  /** The stored answer of an earlier request with the same Idempotency-Key. */
-  | { kind: 'replay'; response: StoredResponse };
 
 export interface IssueTicketResult {
   answer: IssueTicketAnswer;
@@ -51,6 +47,8 @@ export interface IssuanceStats {
   requests: number;
   issued: number;
   retries: number;
+  /** Requests answered without the database (final refusals, remembered keys). */
+  fromMemory: number;
   /** Size and duration (lock wait included) of the first batches: the opening wave, batch by batch. */
   firstBatches: Array<{ size: number; ms: number }>;
 }
@@ -75,6 +73,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     requests: 0,
     issued: 0,
     retries: 0,
+    fromMemory: 0,
     firstBatches: [],
   };
 
@@ -83,6 +82,8 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly issuance: IssuanceRepository,
+    private readonly finalRefusals: FinalRefusals,
+    private readonly keyAnswers: IdempotencyWriteBehind,
   ) {
     this.batcher = new KeyedBatcher((eventKey, requests) => this.issueBatch(eventKey, requests), {
       maxBatch: config.issuance.batchMax,
@@ -93,8 +94,43 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     });
   }
 
-  issue(eventKey: string, request: IssueTicketRequest): Promise<IssueTicketResult> {
-    return this.batcher.submit(eventKey, request);
+  async issue(eventKey: string, request: IssueTicketRequest): Promise<IssueTicketResult> {
+    return (
+      (await this.answerFromMemory(eventKey, request)) ?? this.batcher.submit(eventKey, request)
+    );
+  }
+
+  /**
+   * Without the database when the answer is known: a key this process remembers (replay or 422), or an
+   * event whose refusals are final (FinalRefusals). The answers to keys are written behind.
+   */
+  private async answerFromMemory(
+    eventKey: string,
+    { userId, idempotent }: IssueTicketRequest,
+  ): Promise<IssueTicketResult | undefined> {
+    const now = this.clock.now();
+    const verdict = idempotent && this.keyAnswers.recall(idempotent, now);
+    if (verdict) {
+      this.stats.fromMemory += 1;
+      return {
+        answer:
+          verdict.kind === 'replay'
+            ? { kind: 'replay', response: verdict.response }
+            : { kind: 'refused', error: verdict.error },
+        retries: 0,
+      };
+    }
+    const decision = await this.finalRefusals.decide(
+      eventKey,
+      userId,
+      idempotent !== undefined,
+      now,
+    );
+    if (!decision) return undefined;
+    const answer = answerOf(decision, eventKey);
+    if (idempotent) this.keyAnswers.writeBehind(idempotent, responseOf(answer), now);
+    this.stats.fromMemory += 1;
+    return { answer, retries: 0 };
   }
 
   /** Logs the totals once at shutdown. */
@@ -107,7 +143,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     requests: IssueTicketRequest[],
   ): Promise<IssueTicketResult[]> {
     const startedAt = performance.now();
-    const { value: answers, retries } = await runSerializable(
+    const { value: outcome, retries } = await runSerializable(
       this.knex,
       {
         maxAttempts: this.config.issuance.txMaxAttempts,
@@ -117,6 +153,14 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       // Batches of the same event on other instances queue behind this one instead of conflicting.
       issuanceLock(eventKey),
     );
+    // Committed: what it tells outlives the batch.
+    const { answers, keyed, settledState } = outcome;
+    for (const { request, response } of keyed)
+      this.keyAnswers.remember(request, response, outcome.now);
+    if (settledState) {
+      const { event, issuedToday, day, readAt } = settledState;
+      this.finalRefusals.noteBatch(event, issuedToday, day, readAt);
+    }
     this.stats.batches += 1;
     this.stats.requests += answers.length;
     this.stats.issued += answers.filter((answer) => answer.kind === 'issued').length;
@@ -132,8 +176,9 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     trx: Knex.Transaction,
     eventKey: string,
     requests: IssueTicketRequest[],
-  ): Promise<IssueTicketAnswer[]> {
+  ): Promise<BatchOutcome> {
     const now = this.clock.now();
+    const readAt = performance.now();
     const day = kstDay(now);
     const { lockTimeoutSeconds } = this.config.idempotency;
     const answers = new Array<IssueTicketAnswer | undefined>(requests.length);
@@ -182,7 +227,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       const userIds = toDecide.map(({ request }) => request.userId);
       const decisions = decideIssuance(event, snapshot, userIds, now);
       decisions.forEach(
-        (decision, i) => (answers[toDecide[i].index] = toAnswer(decision, eventKey)),
+        (decision, i) => (answers[toDecide[i].index] = answerOf(decision, eventKey)),
       );
       issued = decisions.flatMap((d) => (d.kind === 'issued' ? [d.ticket] : []));
     }
@@ -190,7 +235,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     // 3. One write: the new tickets and counts, and every keyed request decided here with its answer.
     const stored = new Map<number, StoredResponse>();
     for (const { request, index } of toDecide) {
-      if (request.idempotent) stored.set(index, toStoredResponse(responseOf(answers[index]!)));
+      if (request.idempotent) stored.set(index, responseOf(answers[index]!));
     }
     await this.issuance.write(
       trx,
@@ -202,30 +247,41 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       const response = stored.get(first);
       answers[index] = response ? { kind: 'replay', response } : answers[first];
     }
-    return answers as IssueTicketAnswer[];
+    // Every complete answer this batch knows of a key: decided now, or read (replayed or refused 422).
+    const keyed = [
+      ...[...stored].map(([index, response]) => ({
+        request: requests[index].idempotent!,
+        response,
+      })),
+      ...[...snapshot.keys.values()].flatMap((record) => {
+        const response = storedAnswerOf(record);
+        return response && record.expiresAt.getTime() > now.getTime()
+          ? [
+              {
+                request: { key: record.idempotencyKey, fingerprint: fingerprintOfRecord(record) },
+                response,
+              },
+            ]
+          : [];
+      }),
+    ];
+    if (event) event.issuedCount += issued.length;
+    return {
+      answers: answers as IssueTicketAnswer[],
+      keyed,
+      now,
+      settledState: event
+        ? { event, issuedToday: snapshot.issuedToday + issued.length, day, readAt }
+        : undefined,
+    };
   }
 }
 
-function toAnswer(decision: IssuanceDecision, eventKey: string): IssueTicketAnswer {
-  switch (decision.kind) {
-    case 'issued':
-      return { kind: 'issued', status: 201, body: toTicketView(decision.ticket, eventKey) };
-    case 'already-held':
-      return { kind: 'already-held', status: 200, body: toTicketView(decision.ticket, eventKey) };
-    case 'refused':
-      return { kind: 'refused', error: decision.error };
-  }
-}
-
-function responseOf(answer: IssueTicketAnswer) {
-  switch (answer.kind) {
-    case 'issued':
-    case 'already-held':
-      return { status: answer.status, body: answer.body };
-    case 'refused':
-    case 'not-found':
-      return toErrorResponse(answer.error);
-    case 'replay':
-      return answer.response;
-  }
+/** What a committed batch decided, and what it saw of its event once written. */
+interface BatchOutcome {
+  answers: IssueTicketAnswer[];
+  /** The complete answers of the batch's keys (stored now, or replayed from their records). */
+  keyed: Array<{ request: IdempotentRequest; response: StoredResponse }>;
+  now: Date;
+  settledState?: { event: EventModel; issuedToday: number; day: string; readAt: number };
 }

@@ -12,7 +12,8 @@ import { WithRouteFlags } from '../common/route-flags';
 import { addRequestLogFields } from '../logging/request-log';
 import { TicketIssuanceService } from './ticket-issuance.service';
 import { IssueTicketInput, issueTicketSchema } from './ticket.schemas';
-import { TicketView, UserTicketView } from './ticket.views';
+import { responseOf } from './ticket-answers';
+import { UserTicketView } from './ticket.views';
 import { TicketsService } from './tickets.service';
 
 @Controller()
@@ -62,19 +63,14 @@ export class TicketsController {
     @IdempotentRequestOf() idempotent: IdempotentRequest | undefined,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<TicketView | string> {
+  ): Promise<string> {
     const { answer, retries } = await this.issuance.issue(eventKey, { userId, idempotent });
     addRequestLogFields(request, { issuance: { outcome: answer.kind, eventKey, retries } });
-    switch (answer.kind) {
-      case 'replay':
-        return prepareReplay(reply, answer.response);
-      case 'refused':
-      case 'not-found':
-        throw answer.error;
-      default:
-        void reply.status(answer.status);
-        return answer.body;
-    }
+    if (answer.kind === 'replay') return prepareReplay(reply, answer.response);
+    // Refusals too: they are answers of this route, not failures to throw (the same bytes as stored).
+    const response = responseOf(answer);
+    void reply.status(response.status).headers(response.headers);
+    return response.body;
   }
 
   /** The user's tickets, newest first. */

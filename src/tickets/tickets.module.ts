@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
+import { FinalRefusals } from './final-refusals';
 import { TicketIssuanceService } from './ticket-issuance.service';
 import { TicketsController } from './tickets.controller';
 import { IssuanceRepository } from './issuance.repository';
@@ -10,7 +11,13 @@ import { TicketsService } from './tickets.service';
 @Module({
   imports: [EventsModule, IdempotencyModule],
   controllers: [TicketsController],
-  providers: [TicketIssuanceService, TicketsService, TicketsRepository, IssuanceRepository],
+  providers: [
+    TicketIssuanceService,
+    TicketsService,
+    TicketsRepository,
+    IssuanceRepository,
+    FinalRefusals,
+  ],
   exports: [TicketIssuanceService],
 })
 export class TicketsModule {}

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Knex } from 'knex';
+import type { HeldTicket } from './issuance-policy';
 
 export interface UserTicketRow {
   ticketId: string;
@@ -10,6 +11,13 @@ export interface UserTicketRow {
 
 @Injectable()
 export class TicketsRepository {
+  /** Every ticket of an event (its holders), as issuance decides with them. */
+  async listHolders(db: Knex, eventId: number): Promise<HeldTicket[]> {
+    return db('tickets')
+      .where({ eventId })
+      .select('id as ticketId', 'userId', 'issuedAt') as Promise<HeldTicket[]>;
+  }
+
   listByUser(db: Knex, userId: number): Promise<UserTicketRow[]> {
     return db('tickets as t')
       .join('events as e', 'e.id', 't.eventId')

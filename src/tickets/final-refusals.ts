@@ -1,0 +1,158 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Knex } from 'knex';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config';
+import { kstDay } from '../common/time';
+import { KNEX } from '../database/database.module';
+import { EventModel } from '../events/event.model';
+import { EventSwitches } from '../events/event-switches';
+import { EventsRepository } from '../events/events.repository';
+import { decideIssuance, HeldTicket, IssuanceDecision } from './issuance-policy';
+import { TicketsRepository } from './tickets.repository';
+
+/** isActive, the one thing of a settled event that can still change, is re-read when older than this. */
+export const ACTIVE_REREAD_MS = 500;
+
+/** An event whose refusal of everyone without a ticket is final, kept in memory with its holders. */
+interface SettledEvent {
+  /** This process's copy; only isActive changes. */
+  event: EventModel;
+  /** Undefined: sold out for good. Otherwise today's cap is reached: the KST day that holds for. */
+  cappedDay: string | undefined;
+  holders: ReadonlyMap<number, HeldTicket>;
+  /** When isActive was last read from the database (performance.now()). */
+  activeReadAt: number;
+  rereading?: Promise<void>;
+}
+
+/**
+ * The sold-out majority of a drop, answered from memory. "Sold out" is final — totalQuantity cannot change
+ * and tickets are never taken back — and "today's cap reached" is final until the next 00:00 KST; the
+ * period and the cap never change either. Once a batch has seen one of those (issuance.service), this
+ * process loads the event's holders once (at most SETTLED_EVENT_MAX_HOLDERS rows) and decides every later
+ * request for it with the same rules the batches use (issuance-policy.ts), in the same order: switched
+ * off → outside the period → sold out → today's cap, a holder always getting their ticket. The period is
+ * checked against the clock; isActive is honoured within a second: a PATCH on this process applies at
+ * once (EventSwitches), other processes' PATCHes are seen by re-reading the flag when it is older than
+ * ACTIVE_REREAD_MS (one query per event every half second at most, whatever the traffic).
+ */
+@Injectable()
+export class FinalRefusals {
+  private readonly logger = new Logger(FinalRefusals.name);
+  private readonly settled = new Map<string, SettledEvent>();
+  private readonly loading = new Set<string>();
+  /** Switched here while its holders were loading: the flag read with the batch may be stale. */
+  private readonly switchedWhileLoading = new Set<string>();
+
+  constructor(
+    @Inject(KNEX) private readonly knex: Knex,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly events: EventsRepository,
+    private readonly tickets: TicketsRepository,
+    switches: EventSwitches,
+  ) {
+    switches.onSwitched((eventKey, isActive) => {
+      const settled = this.settled.get(eventKey);
+      if (settled) {
+        settled.event.isActive = isActive;
+        settled.activeReadAt = performance.now();
+      } else if (this.loading.has(eventKey)) {
+        this.switchedWhileLoading.add(eventKey);
+      }
+    });
+  }
+
+  /** Events answered from memory now (for metrics and tests). */
+  get size(): number {
+    return this.settled.size;
+  }
+
+  /**
+   * After a committed batch, with the event and today's count as the batch left them: when its refusals
+   * became final, its holders are loaded in the background; until they are, the database decides.
+   */
+  noteBatch(event: EventModel, issuedToday: number, day: string, readAt: number): void {
+    const soldOut = event.remainingQuantity <= 0;
+    const capped = event.dailyLimit !== null && issuedToday >= event.dailyLimit;
+    if (!soldOut && !capped) return;
+    const cappedDay = soldOut ? undefined : day;
+    const known = this.settled.get(event.eventKey);
+    if (known && (known.cappedDay === undefined || known.cappedDay === cappedDay)) return;
+    if (
+      this.loading.has(event.eventKey) ||
+      event.issuedCount > this.config.issuance.settledMaxHolders
+    ) {
+      return;
+    }
+    this.loading.add(event.eventKey);
+    this.tickets
+      .listHolders(this.knex, event.id)
+      .then((holders) => {
+        const stale = this.switchedWhileLoading.has(event.eventKey);
+        this.logger.log(
+          { eventKey: event.eventKey, holders: holders.length, soldOut: cappedDay === undefined },
+          cappedDay === undefined
+            ? 'sold out: answered from memory from now on'
+            : "today's cap reached: answered from memory until 00:00 KST",
+        );
+        this.settled.set(event.eventKey, {
+          event: EventModel.fromJson({ ...event }, { skipValidation: true }),
+          cappedDay,
+          holders: new Map(holders.map((holder) => [holder.userId, holder])),
+          activeReadAt: stale ? -Infinity : readAt,
+        });
+      })
+      // Not loaded (the database is away): the next batch tries again.
+      .catch(() => undefined)
+      .finally(() => {
+        this.loading.delete(event.eventKey);
+        this.switchedWhileLoading.delete(event.eventKey);
+      });
+  }
+
+  /**
+   * The decision from memory, or undefined when the database must decide: the event is not settled here,
+   * its cap was for a KST day now past, or the user holds a ticket and sent an Idempotency-Key (the answer
+   * stored for that key, 201 or 200, is the one to give).
+   */
+  async decide(
+    eventKey: string,
+    userId: number,
+    keyed: boolean,
+    now: Date,
+  ): Promise<IssuanceDecision | undefined> {
+    const settled = this.settled.get(eventKey);
+    if (!settled) return undefined;
+    if (settled.cappedDay !== undefined && settled.cappedDay !== kstDay(now)) {
+      this.settled.delete(eventKey);
+      return undefined;
+    }
+    if (keyed && settled.holders.has(userId)) return undefined;
+    if (performance.now() - settled.activeReadAt > ACTIVE_REREAD_MS) await this.reread(settled);
+    const issuedToday = settled.cappedDay === undefined ? 0 : (settled.event.dailyLimit ?? 0);
+    const [decision] = decideIssuance(
+      settled.event,
+      { held: settled.holders, issuedToday },
+      [userId],
+      now,
+    );
+    // Never an issuance: the total or today's cap is reached. Should the rules ever say otherwise, the
+    // database decides.
+    return decision.kind === 'issued' ? undefined : decision;
+  }
+
+  /** Re-reads isActive, once for every request that needs it meanwhile; a failure fails them (503). */
+  private reread(settled: SettledEvent): Promise<void> {
+    settled.rereading ??= (async () => {
+      const startedAt = performance.now();
+      try {
+        const current = await this.events.findByKey(this.knex, settled.event.eventKey);
+        if (current) settled.event.isActive = current.isActive;
+        settled.activeReadAt = startedAt;
+      } finally {
+        settled.rereading = undefined;
+      }
+    })();
+    return settled.rereading;
+  }
+}

@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { TicketIssuanceService } from '../src/tickets/ticket-issuance.service';
+import { FinalRefusals } from '../src/tickets/final-refusals';
+import { IdempotencyWriteBehind } from '../src/idempotency/idempotency-write-behind';
+import { OPEN_NOW, createEvent, issue } from './support/fixtures';
+import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
+import { startTestApp, TestApp } from './support/test-app';
+import { createTestDatabase } from './support/test-database';
+
+const SOLD_OUT = { statusCode: 409, message: '티켓이 모두 소진되었습니다.' };
+const CAPPED = {
+  statusCode: 409,
+  message: '오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.',
+};
+const OUTSIDE = { statusCode: 400, message: '이벤트 기간이 아닙니다.' };
+const SWITCHED_OFF = { statusCode: 400, message: '현재 발급이 중단된 이벤트입니다.' };
+const REUSED = {
+  statusCode: 422,
+  message: '이 Idempotency-Key는 다른 요청에 이미 사용되었습니다. 새 키로 요청해주세요.',
+};
+
+/** Final refusals answered from memory, in-process with a hand-moved clock. */
+describe('final refusals from memory', () => {
+  let t: TestApp;
+  let issuance: TicketIssuanceService;
+  let refusals: FinalRefusals;
+
+  beforeAll(async () => {
+    t = await startTestApp({ now: '2026-03-10T03:00:00Z' });
+    issuance = t.app.get(TicketIssuanceService);
+    refusals = t.app.get(FinalRefusals);
+  });
+  afterAll(() => t.close());
+  beforeEach(() => t.clock.set('2026-03-10T03:00:00Z'));
+
+  /** Resolves once this process answers `count` events from memory. */
+  const settled = (count: number) =>
+    waitUntil(
+      () => Promise.resolve(refusals.size >= count),
+      5_000,
+      () => 'the event was not settled in memory',
+    );
+
+  it('sold out: holders get their ticket byte for byte, everyone else 409 — without a batch', async () => {
+    const event = await createEvent(t.url, { totalQuantity: 3 });
+    const issued = await Promise.all([1, 2, 3].map((u) => issue(t.url, event.eventKey, u)));
+    expect(issued.map((r) => r.status)).toEqual([201, 201, 201]);
+    await settled(1);
+
+    const batches = issuance.stats.batches;
+    const holder = await issue(t.url, event.eventKey, 2).expect(200);
+    expect(holder.text).toBe(issued[1].text);
+    expect(holder.headers['content-type']).toBe('application/json; charset=utf-8');
+    const refused = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => issue(t.url, event.eventKey, 100 + i)),
+    );
+    for (const r of refused) {
+      expect(r.status).toBe(409);
+      expect(r.body).toEqual(SOLD_OUT);
+    }
+    expect(issuance.stats.batches).toBe(batches);
+    expect(await t.db('tickets').count({ n: '*' }).first()).toMatchObject({ n: 3 });
+  });
+
+  it('keeps the order of the rules: switched off, then outside the period, then sold out', async () => {
+    const event = await createEvent(t.url, { totalQuantity: 1 });
+    const holder = await issue(t.url, event.eventKey, 1).expect(201);
+    await issue(t.url, event.eventKey, 2).expect(409);
+    await settled(2);
+
+    // A PATCH on this process applies at once.
+    await request(t.url).patch(`/events/${event.eventKey}`).send({ isActive: false }).expect(200);
+    expect((await issue(t.url, event.eventKey, 3)).body).toEqual(SWITCHED_OFF);
+    expect((await issue(t.url, event.eventKey, 1).expect(200)).text).toBe(holder.text);
+    await request(t.url).patch(`/events/${event.eventKey}`).send({ isActive: true }).expect(200);
+    expect((await issue(t.url, event.eventKey, 3)).body).toEqual(SOLD_OUT);
+
+    // After endAt: outside the period, and a holder still gets the ticket.
+    t.clock.set('2026-04-01T00:00:00Z');
+    expect((await issue(t.url, event.eventKey, 3)).body).toEqual(OUTSIDE);
+    expect((await issue(t.url, event.eventKey, 1).expect(200)).text).toBe(holder.text);
+  });
+
+  it('answers keys from memory: a retransmission replays the bytes, a reuse is 422 — here at once, elsewhere once recorded', async () => {
+    const event = await createEvent(t.url, { totalQuantity: 1 });
+    const holderKey = randomUUID();
+    const issuedToHolder = await issue(t.url, event.eventKey, 1, holderKey).expect(201);
+    await issue(t.url, event.eventKey, 2).expect(409);
+    await waitUntil(
+      () => Promise.resolve(refusals.size >= 3),
+      5_000,
+      () => 'not settled',
+    );
+
+    const key = randomUUID();
+    const first = await issue(t.url, event.eventKey, 7, key).expect(409);
+    const again = await issue(t.url, event.eventKey, 7, key).expect(409);
+    expect(again.text).toBe(first.text);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect((await issue(t.url, event.eventKey, 8, key).expect(422)).body).toEqual(REUSED);
+
+    // The holder's key still replays its 201 (the database answers keyed holders).
+    const replay = await issue(t.url, event.eventKey, 1, holderKey).expect(201);
+    expect(replay.text).toBe(issuedToHolder.text);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+
+    // Written behind: the record is in the database, and another instance refuses the reuse too.
+    await t.app.get(IdempotencyWriteBehind).flush();
+    const stored = await t.db('idempotencyKeys').where({ idempotencyKey: key }).first();
+    expect(stored).toMatchObject({
+      responseStatus: 409,
+      responseBody: first.text,
+      lockToken: null,
+    });
+    const other = await startTestApp({ databaseUrl: t.databaseUrl, now: '2026-03-10T03:00:00Z' });
+    try {
+      expect((await issue(other.url, event.eventKey, 9, key).expect(422)).body).toEqual(REUSED);
+      const replayed = await issue(other.url, event.eventKey, 7, key).expect(409);
+      expect(replayed.text).toBe(first.text);
+      expect(replayed.headers['idempotent-replayed']).toBe('true');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("today's cap: refused from memory, and issuance resumes at 00:00 KST at once", async () => {
+    t.clock.set('2026-03-10T14:00:00Z'); // 23:00 KST
+    const event = await createEvent(t.url, { totalQuantity: 10, dailyLimit: 2 });
+    await issue(t.url, event.eventKey, 1).expect(201);
+    await issue(t.url, event.eventKey, 2).expect(201);
+    expect((await issue(t.url, event.eventKey, 3).expect(409)).body).toEqual(CAPPED);
+    await waitUntil(
+      () => Promise.resolve(refusals.size >= 4),
+      5_000,
+      () => 'not settled',
+    );
+    const batches = issuance.stats.batches;
+    expect((await issue(t.url, event.eventKey, 4).expect(409)).body).toEqual(CAPPED);
+    expect(issuance.stats.batches).toBe(batches);
+
+    t.clock.set('2026-03-10T15:00:00Z'); // 00:00 KST
+    await issue(t.url, event.eventKey, 3).expect(201);
+    await issue(t.url, event.eventKey, 4).expect(201);
+    expect((await issue(t.url, event.eventKey, 5).expect(409)).body).toEqual(CAPPED);
+  });
+});
+
+/** isActive, switched on one process, is honoured by another within a second. */
+describe('final refusals across processes', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let a: ServiceProcess;
+  let b: ServiceProcess;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    [a, b] = await Promise.all([
+      startService({ DATABASE_URL: database.url }),
+      startService({ DATABASE_URL: database.url }),
+    ]);
+    await Promise.all([waitUntilReady(a), waitUntilReady(b)]);
+  });
+  afterAll(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    await database.drop();
+  });
+
+  const settledIn = (service: ServiceProcess) =>
+    waitUntil(
+      () =>
+        Promise.resolve(
+          service.logs().some((e) => String(e.msg).startsWith('sold out: answered from memory')),
+        ),
+      5_000,
+      () => `${service.url} did not settle the event`,
+    );
+
+  it('a PATCH on one process is honoured by the other within a second', async () => {
+    const event = await createEvent(a.url, { totalQuantity: 1, ...OPEN_NOW });
+    await issue(a.url, event.eventKey, 1).expect(201);
+    await issue(a.url, event.eventKey, 2).expect(409);
+    await issue(b.url, event.eventKey, 3).expect(409);
+    await Promise.all([settledIn(a), settledIn(b)]);
+    expect((await issue(b.url, event.eventKey, 4)).body).toEqual(SOLD_OUT);
+
+    await request(a.url).patch(`/events/${event.eventKey}`).send({ isActive: false }).expect(200);
+    const switchedAt = Date.now();
+    let answer = await issue(b.url, event.eventKey, 5);
+    while (answer.status === 409 && Date.now() - switchedAt < 3_000) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      answer = await issue(b.url, event.eventKey, 5);
+    }
+    expect(answer.body).toEqual(SWITCHED_OFF);
+    expect(Date.now() - switchedAt).toBeLessThan(1_000);
+  });
+});
