@@ -9,6 +9,7 @@ import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { LoggingModule } from './logging/logging.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { ThrottlingModule } from './throttling/throttling.module';
 import { TicketsModule } from './tickets/tickets.module';
 
@@ -18,6 +19,7 @@ import { TicketsModule } from './tickets/tickets.module';
     ClockModule,
     LoggingModule,
     DatabaseModule,
+    MetricsModule,
     ThrottlingModule,
     AdminModule,
     IdempotencyModule,

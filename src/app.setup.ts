@@ -5,6 +5,7 @@ import { AdminAuth } from './admin/admin-auth';
 import { httpServerOptions, limitConnections } from './http/http-server';
 import { useDepthLimitedJsonParser } from './http/json-body';
 import { securityHeaders } from './http/security-headers';
+import { Metrics, UNMATCHED_ROUTE } from './metrics/metrics';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.module';
 import { setUpOpenApi } from './openapi/openapi';
@@ -74,8 +75,15 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   fastify.addHook('onSend', (request, reply, payload) =>
     idempotency.onSend(request, reply, payload),
   );
+  const metrics = app.get(Metrics);
   fastify.addHook('onResponse', (request, reply, done) => {
     logCompletedRequest(request, reply);
+    metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? UNMATCHED_ROUTE,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
     done();
   });
   await app.init();

@@ -193,8 +193,15 @@ describe('a silent database', () => {
       (e) => e.msg === 'request completed' && e.statusCode === 503 && e.route !== '/health/ready',
     );
     expect(failures.length).toBeGreaterThanOrEqual(7);
-    for (const failure of failures)
-      expect(failure).toMatchObject({ level: 50, err: expect.anything() });
+    for (const failure of failures) {
+      expect(failure).toMatchObject({
+        level: 50,
+        err: expect.anything(),
+        requestId: expect.any(String),
+      });
+    }
+    // Exactly one error line per failed request: the request's own, with its id and cause.
+    expect(entries.filter((e) => Number(e.level) >= 50)).toHaveLength(failures.length);
     // Readiness saying 503 is a state, not a fault: a warning.
     const unready = entries.filter((e) => e.route === '/health/ready' && e.statusCode === 503);
     expect(unready.length).toBeGreaterThanOrEqual(1);

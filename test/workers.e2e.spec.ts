@@ -1,16 +1,22 @@
 import { request as httpRequest } from 'node:http';
+import { parseExposition, valueOf } from './support/exposition';
 import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
 import { createTestDatabase } from './support/test-database';
 
 /** One request on a connection of its own (the cluster hands each new connection to the next worker). */
 function getOnNewConnection(url: string): Promise<number> {
+  return getTextOnNewConnection(url).then(({ status }) => status);
+}
+
+function getTextOnNewConnection(url: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const sent = httpRequest(
       url,
       { agent: false, headers: { connection: 'close' } },
       (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode ?? 0));
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
       },
     );
     sent.on('error', reject);
@@ -79,6 +85,22 @@ describe('WORKERS=2', () => {
       }
     }
     expect([...okByPid.values()]).toEqual([3, 3]);
+  });
+
+  it('answers /metrics for the whole process tree, whichever worker is asked', async () => {
+    for (let i = 0; i < 4; i++) {
+      const { status, text } = await getTextOnNewConnection(`${service.url}/metrics`);
+      expect(status).toBe(200);
+      const samples = parseExposition(text);
+      // The 10 requests above, over both workers: 6 answered, 4 throttled.
+      expect(valueOf(samples, 'golden_ticket_throttled_requests_total', { scope: 'ip' })).toBe(4);
+      expect(
+        valueOf(samples, 'http_request_duration_seconds_count', {
+          route: '/events',
+          status_code: '200',
+        }),
+      ).toBe(6);
+    }
   });
 
   it('replaces a worker that dies', async () => {

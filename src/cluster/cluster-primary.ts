@@ -1,6 +1,7 @@
 import cluster, { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/config';
+import { serveClusterScrapes } from '../metrics/cluster-metrics';
 
 /** A worker that lived this long has its restart backoff reset. */
 const STABLE_AFTER_MS = 30_000;
@@ -35,6 +36,7 @@ export function runClusterPrimary(config: AppConfig, log: Logger): Promise<numbe
     },
     'starting workers',
   );
+  serveClusterScrapes();
   for (let slot = 0; slot < config.workers; slot++) fork(slot);
 
   return new Promise((resolve) => {

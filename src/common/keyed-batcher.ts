@@ -33,6 +33,11 @@ export class KeyedBatcher<Item, Result> {
     private readonly options: KeyedBatcherOptions,
   ) {}
 
+  /** Items waiting for a batch, across all keys. */
+  get size(): number {
+    return this.queued;
+  }
+
   submit(key: string, item: Item): Promise<Result> {
     if (this.queued >= this.options.maxQueued) return Promise.reject(this.options.overflowError());
     return new Promise<Result>((resolve, reject) => {

@@ -9,6 +9,8 @@ export interface RouteFlags {
   idempotencyInTransaction?: boolean;
   /** Needs `Authorization: Bearer <ADMIN_TOKEN>` when ADMIN_TOKEN is set. */
   admin?: boolean;
+  /** For orchestrators and monitoring (probes, scrapes): never throttled, its request line at debug. */
+  operational?: boolean;
 }
 
 export const WithRouteFlags = (flags: RouteFlags) => RouteConfig(flags);

@@ -17,6 +17,8 @@ export interface AppConfig {
   workers: number;
   /** Unset: event administration is open (local development only). */
   adminToken: string | undefined;
+  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
+  metricsToken: string | undefined;
   /** Origins allowed by CORS; empty: CORS off. */
   corsOrigins: string[];
   /** Serve Swagger UI at /docs (the document at /docs-json is always served). */
@@ -107,6 +109,7 @@ const schema = Joi.object({
     .default('auto'),
   // An empty value (`ADMIN_TOKEN=` in a compose file) means unset, like the other optional secrets.
   ADMIN_TOKEN: Joi.string().empty('').min(16).max(512).optional(),
+  METRICS_TOKEN: Joi.string().empty('').min(16).max(512).optional(),
   CORS_ORIGINS: Joi.string().allow('').default(''),
   DOCS_UI: Joi.boolean().default(true),
   BODY_LIMIT_BYTES: Joi.number()
@@ -194,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxConnections: v.HTTP_MAX_CONNECTIONS,
     },
     adminToken: v.ADMIN_TOKEN,
+    metricsToken: v.METRICS_TOKEN,
     docsUi: v.DOCS_UI,
     corsOrigins: (v.CORS_ORIGINS as string)
       .split(',')

@@ -6,6 +6,8 @@ import { ServiceUnavailableError } from '../common/errors/domain-errors';
 export interface RetryPolicy {
   maxAttempts: number;
   baseDelayMs: number;
+  /** Told of every run again (metrics), including those of a transaction that gives up in the end. */
+  onRetry?: () => void;
 }
 
 export interface SerializableResult<T> {
@@ -47,6 +49,7 @@ async function retrying<T>(
     } catch (error) {
       if (!isRetryableTransactionError(error)) throw error;
       if (run >= policy.maxAttempts) throw new ServiceUnavailableError();
+      policy.onRetry?.();
       const ceiling = policy.baseDelayMs * 2 ** Math.min(run - 1, 8);
       await sleep(Math.random() * ceiling);
     }

@@ -25,14 +25,15 @@ export class EventsRepository {
   }
 
   /** Events inside their period and switched on at `now`. */
-  async listOpenAt(db: Knex, now: Date): Promise<EventModel[]> {
+  async listOpenAt(db: Knex, now: Date, limit?: number): Promise<EventModel[]> {
     const second = truncateToSecond(now);
-    return EventModel.query(db)
+    const query = EventModel.query(db)
       .where('isActive', true)
       .where('startAt', '<=', second)
       .where('endAt', '>=', second)
       .orderBy('startAt')
       .orderBy('id');
+    return limit === undefined ? query : query.limit(limit);
   }
 
   async setActive(db: Knex, eventKey: string, isActive: boolean): Promise<EventModel | undefined> {

@@ -9,6 +9,7 @@ import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
 import type { EventModel } from './event.model';
 import type { CreateEventInput } from './event.schemas';
 import { CreatedEventView, EventView, toCreatedEventView, toEventView } from './event.views';
+import { Metrics, REMAINING_EVENTS_MAX } from '../metrics/metrics';
 import { EventSwitches } from './event-switches';
 import { EventsRepository } from './events.repository';
 
@@ -21,7 +22,15 @@ export class EventsService {
     private readonly events: EventsRepository,
     private readonly idempotency: IdempotencyRepository,
     private readonly switches: EventSwitches,
-  ) {}
+    metrics: Metrics,
+  ) {
+    // The remaining-tickets gauge: the events running now, read at scrape time.
+    metrics.setRemainingTicketsSource(async () =>
+      (await this.events.listOpenAt(this.knex, this.clock.now(), REMAINING_EVENTS_MAX)).map(
+        (event) => ({ eventKey: event.eventKey, remaining: event.remainingQuantity }),
+      ),
+    );
+  }
 
   /** Creates the event; with an Idempotency-Key its answer is stored in the same transaction. */
   async createEvent(input: CreateEventInput, claim?: IdempotencyClaim): Promise<CreatedEventView> {

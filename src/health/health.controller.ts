@@ -4,6 +4,7 @@ import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import * as schemas from '../openapi/schemas';
 import type { FastifyReply } from 'fastify';
 import { DatabaseHealthIndicator } from './database.health';
+import { WithRouteFlags } from '../common/route-flags';
 import { ShutdownState } from './shutdown-state';
 
 @ApiTags('health')
@@ -18,6 +19,7 @@ export class HealthController {
 
   /** The process is up and its event loop turns. */
   @Get('live')
+  @WithRouteFlags({ operational: true })
   @ApiOperation({ summary: 'Liveness: the process answers' })
   @ApiResponse({ status: 200, description: 'Up', schema: schemas.health })
   live() {
@@ -26,6 +28,7 @@ export class HealthController {
 
   /** Ready for traffic: database reachable, migrations applied, not shutting down. */
   @Get('ready')
+  @WithRouteFlags({ operational: true })
   @ApiOperation({
     summary: 'Readiness: database reachable, migrations applied, not shutting down',
   })

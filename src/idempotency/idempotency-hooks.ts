@@ -3,7 +3,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeFlagsOf } from '../common/route-flags';
 import type { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { IdempotentRequest, fingerprintOf, parseIdempotencyKey } from './idempotency-rules';
+import {
+  IdempotencyKeyInFlightError,
+  IdempotencyKeyReusedError,
+} from '../common/errors/domain-errors';
 import { logForRequest } from '../logging/request-log';
+import { IdempotencyResult, Metrics } from '../metrics/metrics';
 import { IdempotencyService } from './idempotency.service';
 
 const claims = new WeakMap<FastifyRequest, IdempotencyClaim>();
@@ -34,7 +39,10 @@ const REPLAYED_HEADERS = ['content-type', 'retry-after'];
  */
 @Injectable()
 export class IdempotencyHooks {
-  constructor(private readonly idempotency: IdempotencyService) {}
+  constructor(
+    private readonly idempotency: IdempotencyService,
+    private readonly metrics: Metrics,
+  ) {}
 
   /** Resolves to the reply when it answered (a replay), which ends the request there. */
   async preHandler(
@@ -58,17 +66,31 @@ export class IdempotencyHooks {
       deferred.set(request, idempotent);
       return undefined;
     }
-    const outcome = await this.idempotency.begin(idempotent);
+    const outcome = await this.idempotency.begin(idempotent).catch((error: unknown) => {
+      if (error instanceof IdempotencyKeyReusedError) this.count('key_reused');
+      if (error instanceof IdempotencyKeyInFlightError) this.count('key_in_flight');
+      throw error;
+    });
     if (outcome.kind === 'proceed') {
       claims.set(request, outcome.claim);
       return undefined;
     }
+    this.count('replayed');
     return reply.send(prepareReplay(reply, outcome.response));
+  }
+
+  private count(result: IdempotencyResult): void {
+    this.metrics.idempotency.inc({ result });
   }
 
   async onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const claim = claims.get(request);
-    if (!claim || claim.stored) return payload;
+    if (!claim) return payload;
+    if (claim.stored) {
+      // Stored by the use case, in its own transaction.
+      this.count('stored');
+      return payload;
+    }
     claims.delete(request);
     try {
       // Not kept (as Stripe does): a 5xx, so a retry can succeed, and a 400, which on these routes is always
@@ -87,6 +109,7 @@ export class IdempotencyHooks {
           body: typeof payload === 'string' ? payload : '',
           headers: replayedHeaders(reply),
         });
+        this.count('stored');
       }
     } catch (error) {
       // The answer still goes out; the claim times out and a retry takes it over.

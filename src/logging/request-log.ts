@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { routeFlagsOf } from '../common/route-flags';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const extraFields = new WeakMap<FastifyRequest, Record<string, unknown>>();
@@ -23,14 +24,15 @@ export function addRequestLogFields(
 const WARN_STATUSES = new Set([401, 403, 429]);
 
 /**
- * Health probes (every few seconds from every orchestrator and balancer): debug when they pass, warn when
- * they fail — a 503 from readiness is a state (starting, shutting down, database away), not a fault.
- * Other requests — error: the service failed (5xx). warn: it shed or refused a caller (401, 403, 429). info: everything
+ * Probes and scrapes (every few seconds from every orchestrator, balancer and Prometheus): debug when they
+ * pass, warn when they fail — a 503 from readiness is a state (starting, shutting down, database away),
+ * not a fault. Other requests — error: the service failed (5xx). warn: it shed or refused a caller (401,
+ * 403, 429). info: everything
  * else, including business refusals (sold out, today's cap, outside the period, unknown event) and bad
  * input, which are ordinary answers in a drop (tens of thousands a surge).
  */
-function levelOf(status: number, route: string | undefined): 'error' | 'warn' | 'info' | 'debug' {
-  if (route?.startsWith('/health/')) return status < 400 ? 'debug' : 'warn';
+function levelOf(status: number, operational: boolean): 'error' | 'warn' | 'info' | 'debug' {
+  if (operational) return status < 400 ? 'debug' : 'warn';
   return status >= 500 ? 'error' : WARN_STATUSES.has(status) ? 'warn' : 'info';
 }
 
@@ -50,7 +52,7 @@ export function logForRequest(
  */
 export function logCompletedRequest(request: FastifyRequest, reply: FastifyReply): void {
   const status = reply.statusCode;
-  request.log[levelOf(status, request.routeOptions.url)](
+  request.log[levelOf(status, routeFlagsOf(request).operational === true)](
     {
       requestId: request.id,
       // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.

@@ -5,6 +5,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { TooManyRequestsError } from '../common/errors/domain-errors';
 import { routeFlagsOf } from '../common/route-flags';
+import { Metrics } from '../metrics/metrics';
 
 interface NamedLimit {
   name: string;
@@ -26,6 +27,7 @@ export class SurgeThrottler {
   constructor(
     @Inject(getStorageToken()) private readonly storage: ThrottlerStorage,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: Metrics,
   ) {
     const { ipLimit, ipTtlMs, userLimit, userTtlMs } = config.throttle;
     this.limits = [
@@ -33,12 +35,8 @@ export class SurgeThrottler {
         name: 'ip',
         limit: ipLimit,
         ttlMs: ipTtlMs,
-        // Orchestrators probe health; they are never shed (the two probe routes only, not their prefix).
-        trackerOf: (request) =>
-          request.routeOptions.url === '/health/live' ||
-          request.routeOptions.url === '/health/ready'
-            ? undefined
-            : request.ip,
+        // Probes and scrapes are never shed (those routes only, not paths that look like them).
+        trackerOf: (request) => (routeFlagsOf(request).operational ? undefined : request.ip),
       },
       {
         name: 'user',
@@ -61,6 +59,7 @@ export class SurgeThrottler {
       const key = `${this.config.throttle.keyPrefix}:${name}:${tracker}`;
       const record = await this.storage.increment(key, ttlMs, limit, ttlMs, name);
       if (record.isBlocked) {
+        this.metrics.throttled.inc({ scope: name });
         throw new TooManyRequestsError(Math.max(1, Math.ceil(record.timeToBlockExpire)));
       }
     }

@@ -1,4 +1,13 @@
-import type { DomainError } from '../common/errors/domain-errors';
+import {
+  DailyLimitReachedError,
+  DomainError,
+  EventSwitchedOffError,
+  IdempotencyKeyInFlightError,
+  IdempotencyKeyReusedError,
+  OutsideEventPeriodError,
+  SoldOutError,
+} from '../common/errors/domain-errors';
+import type { IssuanceOutcome } from '../metrics/metrics';
 import { toErrorResponse } from '../common/errors/error-response';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
 import { toStoredResponse } from '../idempotency/idempotency.repository';
@@ -22,6 +31,31 @@ export function answerOf(decision: IssuanceDecision, eventKey: string): IssueTic
       return { kind: 'refused', error: decision.error };
   }
 }
+
+/** The outcome label of an answer (metrics, the request's log line). */
+export function issuanceOutcomeOf(answer: IssueTicketAnswer): IssuanceOutcome {
+  switch (answer.kind) {
+    case 'issued':
+      return 'issued';
+    case 'already-held':
+      return 'already_held';
+    case 'replay':
+      return 'replayed';
+    case 'not-found':
+      return 'not_found';
+    case 'refused':
+      return REFUSAL_OUTCOMES.find(([type]) => answer.error instanceof type)?.[1] ?? 'unavailable';
+  }
+}
+
+const REFUSAL_OUTCOMES: Array<[abstract new (...args: never[]) => DomainError, IssuanceOutcome]> = [
+  [SoldOutError, 'sold_out'],
+  [DailyLimitReachedError, 'daily_limit_reached'],
+  [OutsideEventPeriodError, 'outside_period'],
+  [EventSwitchedOffError, 'switched_off'],
+  [IdempotencyKeyReusedError, 'key_reused'],
+  [IdempotencyKeyInFlightError, 'key_in_flight'],
+];
 
 /** Refusals are shared constants (issuance-policy.ts): each is turned into bytes once. */
 const refusalBytes = new WeakMap<DomainError, StoredResponse>();

@@ -28,7 +28,8 @@ import type { EventModel } from '../events/event.model';
 import { FinalRefusals } from './final-refusals';
 import { decideIssuance, HeldTicket } from './issuance-policy';
 import { IssuanceRepository } from './issuance.repository';
-import { IssueTicketAnswer, answerOf, responseOf } from './ticket-answers';
+import { Metrics } from '../metrics/metrics';
+import { IssueTicketAnswer, answerOf, issuanceOutcomeOf, responseOf } from './ticket-answers';
 
 export interface IssueTicketRequest {
   userId: number;
@@ -84,6 +85,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     private readonly issuance: IssuanceRepository,
     private readonly finalRefusals: FinalRefusals,
     private readonly keyAnswers: IdempotencyWriteBehind,
+    private readonly metrics: Metrics,
   ) {
     this.batcher = new KeyedBatcher((eventKey, requests) => this.issueBatch(eventKey, requests), {
       maxBatch: config.issuance.batchMax,
@@ -92,12 +94,20 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       // A silent or unreachable database answers the whole queue 503 within one query deadline.
       failsQueue: isDatabaseUnavailable,
     });
+    metrics.setQueueDepthSource(() => this.batcher.size);
   }
 
   async issue(eventKey: string, request: IssueTicketRequest): Promise<IssueTicketResult> {
-    return (
-      (await this.answerFromMemory(eventKey, request)) ?? this.batcher.submit(eventKey, request)
-    );
+    try {
+      const result =
+        (await this.answerFromMemory(eventKey, request)) ??
+        (await this.batcher.submit(eventKey, request));
+      this.metrics.issuanceRequests.inc({ outcome: issuanceOutcomeOf(result.answer) });
+      return result;
+    } catch (error) {
+      this.metrics.issuanceRequests.inc({ outcome: 'unavailable' });
+      throw error;
+    }
   }
 
   /**
@@ -143,16 +153,18 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     requests: IssueTicketRequest[],
   ): Promise<IssueTicketResult[]> {
     const startedAt = performance.now();
+    this.metrics.batchSize.observe(requests.length);
     const { value: outcome, retries } = await runSerializable(
       this.knex,
       {
         maxAttempts: this.config.issuance.txMaxAttempts,
         baseDelayMs: this.config.issuance.txRetryBaseMs,
+        onRetry: () => this.metrics.serializationRetries.inc(),
       },
       (trx) => this.decideAndWrite(trx, eventKey, requests),
       // Batches of the same event on other instances queue behind this one instead of conflicting.
       issuanceLock(eventKey),
-    );
+    ).finally(() => this.metrics.batchDuration.observe((performance.now() - startedAt) / 1000));
     // Committed: what it tells outlives the batch.
     const { answers, keyed, settledState } = outcome;
     for (const { request, response } of keyed)

@@ -12,7 +12,7 @@ import { WithRouteFlags } from '../common/route-flags';
 import { addRequestLogFields } from '../logging/request-log';
 import { TicketIssuanceService } from './ticket-issuance.service';
 import { IssueTicketInput, issueTicketSchema } from './ticket.schemas';
-import { responseOf } from './ticket-answers';
+import { issuanceOutcomeOf, responseOf } from './ticket-answers';
 import { UserTicketView } from './ticket.views';
 import { TicketsService } from './tickets.service';
 
@@ -65,7 +65,9 @@ export class TicketsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<string> {
     const { answer, retries } = await this.issuance.issue(eventKey, { userId, idempotent });
-    addRequestLogFields(request, { issuance: { outcome: answer.kind, eventKey, retries } });
+    addRequestLogFields(request, {
+      issuance: { outcome: issuanceOutcomeOf(answer), eventKey, retries },
+    });
     if (answer.kind === 'replay') return prepareReplay(reply, answer.response);
     // Refusals too: they are answers of this route, not failures to throw (the same bytes as stored).
     const response = responseOf(answer);

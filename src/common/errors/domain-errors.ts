@@ -92,6 +92,16 @@ export class AdminCredentialsError extends DomainError {
   }
 }
 
+export class MetricsCredentialsError extends DomainError {
+  readonly status = 401;
+  constructor() {
+    super(
+      '메트릭 조회 인증이 필요합니다. Authorization: Bearer <메트릭 토큰> 헤더를 확인해주세요.',
+    );
+    this.headers['www-authenticate'] = 'Bearer';
+  }
+}
+
 export class TooManyRequestsError extends DomainError {
   readonly status = 429;
   constructor(retryAfterSeconds: number) {

@@ -1,0 +1,23 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/**
+ * A shared secret presented as `Authorization: Bearer <token>`, compared in constant time: both sides are
+ * hashed first, so the comparison takes as long whatever was sent (and whatever its length).
+ */
+export class BearerToken {
+  private readonly expected: Buffer;
+
+  constructor(token: string) {
+    this.expected = digest(token);
+  }
+
+  /** Whether the Authorization header carries this token. */
+  isIn(header: string | string[] | undefined): boolean {
+    const token = typeof header === 'string' ? /^Bearer (.+)$/i.exec(header)?.[1] : undefined;
+    return token !== undefined && timingSafeEqual(digest(token), this.expected);
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
