@@ -16,6 +16,7 @@ export async function runMidnightScenario(
 ) {
   const config = loadConfig({
     NODE_ENV: 'production',
+    ADMIN_AUTH: 'disabled',
     LOG_LEVEL: 'silent',
     DATABASE_URL: databaseUrl,
     THROTTLE_IP_LIMIT: '100000000',

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as createEventsAndTickets from './20261125000100_create_events_and_tickets';
 import * as createIdempotencyKeys from './20261125000200_create_idempotency_keys';
+import * as scopeIdempotencyKeys from './20261126000100_scope_idempotency_keys';
 
 type Migration = Knex.Migration;
 
@@ -11,7 +12,11 @@ type Migration = Knex.Migration;
 const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261125000100_create_events_and_tickets', createEventsAndTickets],
   ['20261125000200_create_idempotency_keys', createIdempotencyKeys],
+  ['20261126000100_scope_idempotency_keys', scopeIdempotencyKeys],
 ];
+
+/** The names of every migration, in order. */
+export const MIGRATION_NAMES = migrations.map(([name]) => name);
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
   getMigrations: () => Promise.resolve([...migrations]),

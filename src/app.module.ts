@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { AdminModule } from './admin/admin.module';
+import { AuthModule } from './auth/auth.module';
 import { ClockModule } from './clock/clock.module';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ConfigModule } from './config/config.module';
@@ -21,7 +21,7 @@ import { TicketsModule } from './tickets/tickets.module';
     DatabaseModule,
     MetricsModule,
     ThrottlingModule,
-    AdminModule,
+    AuthModule,
     IdempotencyModule,
     EventsModule,
     TicketsModule,

@@ -1,7 +1,8 @@
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyBaseLogger, LogController } from 'fastify';
 import { Logger } from 'nestjs-pino';
-import { AdminAuth } from './admin/admin-auth';
+import { AdminAuth } from './auth/admin-auth';
+import { UserAuth } from './auth/user-auth';
 import { httpServerOptions, limitConnections } from './http/http-server';
 import { useDepthLimitedJsonParser } from './http/json-body';
 import { securityHeaders } from './http/security-headers';
@@ -36,9 +37,9 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
 
 /**
  * The HTTP pipeline around Nest's routes, in the order it runs, then route registration:
- * security headers (helmet), CORS when configured → request id → throttling (429 before any database work)
- * → admin credentials (401) → Idempotency-Key claim or replay → route → keep the idempotent answer →
- * one log line.
+ * security headers, CORS when configured → request id → per-IP flood guard (429) → end-user token (401/403,
+ * when on) → per-user budget (429) → admin credentials (401) — all before any database work →
+ * Idempotency-Key claim or replay → route → keep the idempotent answer → one log line and the metrics.
  */
 export async function prepareApp(app: NestFastifyApplication): Promise<NestFastifyApplication> {
   const config = app.get<AppConfig>(APP_CONFIG);
@@ -48,6 +49,7 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   setUpOpenApi(app, config.docsUi);
   const throttler = app.get(SurgeThrottler);
   const admin = app.get(AdminAuth);
+  const users = app.get(UserAuth);
   const idempotency = app.get(IdempotencyHooks);
   const fastify = app.getHttpAdapter().getInstance();
   limitConnections(fastify.server, config, fastify.log);
@@ -62,16 +64,14 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
     void reply.headers(security).header('x-request-id', request.id);
     done();
   });
-  fastify.addHook('preHandler', (request) => throttler.check(request));
-  fastify.addHook('preHandler', (request, _reply, done) => {
-    try {
-      admin.check(request);
-      done();
-    } catch (error) {
-      done(error as Error);
-    }
+  // One hook, its steps in order: each may refuse, and a refusal costs nothing after it.
+  fastify.addHook('preHandler', async (request, reply) => {
+    await throttler.checkClient(request);
+    await users.check(request);
+    await throttler.checkUser(request);
+    admin.check(request);
+    return idempotency.preHandler(request, reply);
   });
-  fastify.addHook('preHandler', (request, reply) => idempotency.preHandler(request, reply));
   fastify.addHook('onSend', (request, reply, payload) =>
     idempotency.onSend(request, reply, payload),
   );

@@ -314,9 +314,22 @@ describe('docker-compose.yml and deploy/nginx/nginx.conf', () => {
           return [name, value.join('=')];
         })
       : Object.entries(environment ?? {}).map(([name, value]) => [name, String(value)]);
-    return { ...dockerfile().env, ...Object.fromEntries(entries) };
+    return { ...dockerfile().env, ...Object.fromEntries(entries.map(interpolated)) };
   };
+  /** Compose's `${NAME:?message}` (required from .env or the shell), given a value as an operator would. */
+  const REQUIRED = /^\$\{(\w+):\?[^}]*\}$/;
+  const interpolated = ([name, value]: [string, string]): [string, string] =>
+    REQUIRED.test(value)
+      ? [name, `${REQUIRED.exec(value)![1].toLowerCase()}-0123456789abcdef`]
+      : [name, value];
   const config: AppConfig = loadConfig(composeEnv());
+
+  it('requires ADMIN_TOKEN from .env: production refuses to start with administration open', () => {
+    expect(app.environment.ADMIN_TOKEN).toMatch(/^\$\{ADMIN_TOKEN:\?.*\.env.*\}$/);
+    expect(config.adminToken).toBeDefined();
+    const { ADMIN_TOKEN: _, ...withoutToken } = composeEnv();
+    expect(() => loadConfig(withoutToken)).toThrow('ADMIN_TOKEN');
+  });
 
   /** Published ports of a service as { published, target }. */
   const portsOf = (service: { ports?: unknown[] }) =>
@@ -546,7 +559,19 @@ describe('deploy/k8s', () => {
       ...Object.fromEntries(literal.map((variable) => [variable.name, String(variable.value)])),
     };
   };
-  const config: AppConfig = loadConfig(env());
+  /** The same with the example Secret's values where the pod takes them from the Secret. */
+  const envWithSecrets = (): Record<string, string> => {
+    const values = { ...secret.data, ...secret.stringData };
+    const refs = (container.env ?? []).filter((variable) => variable.valueFrom?.secretKeyRef);
+    return {
+      ...env(),
+      ...Object.fromEntries(
+        refs.map((variable) => [variable.name, values[variable.valueFrom!.secretKeyRef!.key]]),
+      ),
+    };
+  };
+  // Production refuses to start without ADMIN_TOKEN, which comes from the Secret.
+  const config: AppConfig = loadConfig(envWithSecrets());
 
   const containerPort = (port: string | number) =>
     typeof port === 'number'
@@ -599,16 +624,11 @@ describe('deploy/k8s', () => {
     const values = { ...secret.data, ...secret.stringData };
     expect(values.DATABASE_URL).toContain('CHANGE_ME');
     expect(values.ADMIN_TOKEN).toContain('CHANGE_ME');
-    const refs = (container.env ?? []).filter((variable) => variable.valueFrom?.secretKeyRef);
-    const withSecrets = {
-      ...env(),
-      ...Object.fromEntries(
-        refs.map((variable) => [variable.name, values[variable.valueFrom!.secretKeyRef!.key]]),
-      ),
-    };
-    const full = loadConfig(withSecrets);
+    const full = loadConfig(envWithSecrets());
     expect(full.database.url).toBeDefined();
     expect(full.adminToken).toBeDefined();
+    // Without the Secret's ADMIN_TOKEN, a production pod refuses to start, naming it.
+    expect(() => loadConfig(env())).toThrow('ADMIN_TOKEN');
   });
 
   it('ports line up: container port = PORT, the Service targets it, the image exposes it', () => {

@@ -32,6 +32,35 @@ describe('OpenAPI document', () => {
     );
   });
 
+  it('gives every operation exactly one tag (Swagger UI lists it once)', () => {
+    for (const [path, operations] of Object.entries(contract.document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        expect([`${method} ${path}`, (operation as { tags?: string[] }).tags?.length]).toEqual([
+          `${method} ${path}`,
+          1,
+        ]);
+      }
+    }
+  });
+
+  it('names the security of each operation: adminBearer on administration, userJwt on tickets', () => {
+    const document = contract.document as unknown as {
+      components: { securitySchemes: Record<string, { type: string; scheme: string }> };
+      paths: Record<string, Record<string, { security?: Array<Record<string, string[]>> }>>;
+    };
+    expect(document.components.securitySchemes).toMatchObject({
+      adminBearer: { type: 'http', scheme: 'bearer' },
+      userJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+    });
+    const securityOf = (method: string, path: string) =>
+      (document.paths[path][method].security ?? []).flatMap((entry) => Object.keys(entry));
+    expect(securityOf('post', '/events')).toEqual(['adminBearer']);
+    expect(securityOf('patch', '/events/{eventKey}')).toEqual(['adminBearer']);
+    expect(securityOf('post', '/events/{eventKey}/tickets')).toEqual(['userJwt']);
+    expect(securityOf('get', '/users/{userId}/tickets')).toEqual(['userJwt']);
+    expect(securityOf('get', '/events')).toEqual([]);
+  });
+
   it('documents the spec’s exact messages, the headers, 429 and 503', () => {
     const text = JSON.stringify(contract.document);
     for (const message of [

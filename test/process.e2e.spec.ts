@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import request from 'supertest';
 import { eventBody } from './support/fixtures';
-import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
+import { MAIN_JS, ServiceProcess, startService, waitUntilReady } from './support/service-process';
 import { connect, createTestDatabase } from './support/test-database';
 
 /**
@@ -39,6 +40,28 @@ describe('the service process', () => {
     } finally {
       await seoul.stop();
     }
+  });
+
+  it('refuses to start in production with event administration open, naming ADMIN_TOKEN', async () => {
+    const child = spawn(process.execPath, [MAIN_JS], {
+      env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: database.url, ADMIN_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    const [line] = output.trim().split('\n');
+    expect(JSON.parse(line)).toMatchObject({ level: 60 });
+    expect(line).toContain('ADMIN_TOKEN is required in production');
+    expect(line).toContain('ADMIN_AUTH=disabled');
+  });
+
+  it('says loudly at start that ADMIN_AUTH=disabled leaves administration to a gateway', () => {
+    expect(service.logs()).toContainEqual(
+      expect.objectContaining({ level: 40, msg: expect.stringContaining('ADMIN_AUTH=disabled') }),
+    );
   });
 
   it('echoes X-Request-Id, or makes one', async () => {

@@ -1,3 +1,4 @@
+import { MIGRATION_NAMES } from '../migrations';
 import { randomUUID } from 'node:crypto';
 import { OPEN_NOW } from './support/fixtures';
 import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
@@ -53,10 +54,7 @@ describe('scale out: three instances on one database', () => {
     const db = connect(database.url);
     try {
       const applied = await db('knex_migrations').select('name');
-      expect(applied.map((row: { name: string }) => row.name)).toEqual([
-        '20261125000100_create_events_and_tickets',
-        '20261125000200_create_idempotency_keys',
-      ]);
+      expect(applied.map((row: { name: string }) => row.name)).toEqual(MIGRATION_NAMES);
     } finally {
       await db.destroy();
     }

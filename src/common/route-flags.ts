@@ -9,6 +9,11 @@ export interface RouteFlags {
   idempotencyInTransaction?: boolean;
   /** Needs `Authorization: Bearer <ADMIN_TOKEN>` when ADMIN_TOKEN is set. */
   admin?: boolean;
+  /**
+   * With end-user tokens on, needs `Authorization: Bearer <jwt>` whose subject is the route's userId,
+   * found in the body or in the path parameters.
+   */
+  userToken?: 'body' | 'params';
   /** For orchestrators and monitoring (probes, scrapes): never throttled, its request line at debug. */
   operational?: boolean;
 }

@@ -17,6 +17,10 @@ export interface AppConfig {
   workers: number;
   /** Unset: event administration is open (local development only). */
   adminToken: string | undefined;
+  /** 'disabled': no token on the admin routes, because a gateway in front guards them (logged loudly). */
+  adminAuth: 'token' | 'disabled';
+  /** End-user tokens on the ticket routes; undefined: off, `userId` is trusted as sent. */
+  userTokens: UserTokenSettings | undefined;
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
   metricsToken: string | undefined;
   /** Origins allowed by CORS; empty: CORS off. */
@@ -71,6 +75,19 @@ export interface AppConfig {
   };
 }
 
+/** How end-user JWTs are checked (USER_JWT_*, USER_JWKS_*). */
+export interface UserTokenSettings {
+  /** HS256 with this shared secret, or… */
+  secret?: string;
+  /** …RS256/ES256 with the identity provider's keys, fetched from here. */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  clockToleranceSeconds: number;
+  /** An unknown key id refetches the JWKS, at most this often. */
+  jwksCooldownMs: number;
+}
+
 /** Bounds on what one client can hold of the HTTP server. */
 export interface HttpLimits {
   /** The whole request, headers and body, must arrive within this (408). */
@@ -109,6 +126,17 @@ const schema = Joi.object({
     .default('auto'),
   // An empty value (`ADMIN_TOKEN=` in a compose file) means unset, like the other optional secrets.
   ADMIN_TOKEN: Joi.string().empty('').min(16).max(512).optional(),
+  ADMIN_AUTH: Joi.string().valid('token', 'disabled').default('token'),
+  // RFC 7518: an HS256 key is at least as long as the hash, 256 bits.
+  USER_JWT_SECRET: Joi.string().empty('').min(32).max(1024).optional(),
+  USER_JWKS_URL: Joi.string()
+    .empty('')
+    .uri({ scheme: ['https', 'http'] })
+    .optional(),
+  USER_JWT_ISSUER: Joi.string().empty('').max(1024).optional(),
+  USER_JWT_AUDIENCE: Joi.string().empty('').max(1024).optional(),
+  USER_JWT_CLOCK_TOLERANCE_SECONDS: Joi.number().integer().min(0).max(300).default(5),
+  USER_JWKS_COOLDOWN_MS: Joi.number().integer().min(0).default(30_000),
   METRICS_TOKEN: Joi.string().empty('').min(16).max(512).optional(),
   CORS_ORIGINS: Joi.string().allow('').default(''),
   DOCS_UI: Joi.boolean().default(true),
@@ -155,7 +183,14 @@ const schema = Joi.object({
   IDEMPOTENCY_MEMORY_KEYS: Joi.number().integer().min(0).default(50_000),
   IDEMPOTENCY_WRITE_BEHIND_MS: Joi.number().integer().min(10).max(10_000).default(100),
 
-  THROTTLE_IP_LIMIT: Joi.number().integer().min(1).default(100),
+  // A coarse flood guard. With end-user tokens, fairness is the per-user budget (by verified user), and a
+  // thousand users behind one carrier NAT must not share 100 requests a second.
+  THROTTLE_IP_LIMIT: Joi.number()
+    .integer()
+    .min(1)
+    .default((env: Record<string, unknown>) =>
+      env.USER_JWT_SECRET || env.USER_JWKS_URL ? 5_000 : 100,
+    ),
   THROTTLE_IP_TTL_MS: Joi.number().integer().min(1).default(1_000),
   THROTTLE_USER_LIMIT: Joi.number().integer().min(1).default(10),
   THROTTLE_USER_TTL_MS: Joi.number().integer().min(1).default(10_000),
@@ -166,12 +201,32 @@ const schema = Joi.object({
     .optional(),
   THROTTLE_REDIS_TIMEOUT_MS: Joi.number().integer().min(10).default(250),
 })
-  .custom((env: Record<string, number>, helpers) =>
-    env.DB_POOL_MIN > env.DB_POOL_MAX
-      ? helpers.message({ custom: 'DB_POOL_MIN must not exceed DB_POOL_MAX' })
-      : env,
-  )
+  .custom((env: Record<string, unknown>, helpers) => {
+    const problem = inconsistency(env);
+    return problem ? helpers.message({ custom: problem }) : env;
+  })
   .unknown(true);
+
+/** Settings that are each valid but wrong together. */
+function inconsistency(env: Record<string, unknown>): string | undefined {
+  if ((env.DB_POOL_MIN as number) > (env.DB_POOL_MAX as number)) {
+    return 'DB_POOL_MIN must not exceed DB_POOL_MAX';
+  }
+  if (env.USER_JWT_SECRET && env.USER_JWKS_URL) {
+    return 'set USER_JWT_SECRET (HS256) or USER_JWKS_URL (RS256/ES256), not both';
+  }
+  if (env.ADMIN_AUTH === 'disabled' && env.ADMIN_TOKEN) {
+    return 'ADMIN_AUTH=disabled and ADMIN_TOKEN are both set: unset one of them';
+  }
+  if (env.NODE_ENV === 'production' && !env.ADMIN_TOKEN && env.ADMIN_AUTH !== 'disabled') {
+    return (
+      'ADMIN_TOKEN is required in production (16+ characters, e.g. `openssl rand -hex 32`): without it ' +
+      'anyone could create and switch off events. If a gateway in front guards POST /events and ' +
+      'PATCH /events/:eventKey, set ADMIN_AUTH=disabled instead.'
+    );
+  }
+  return undefined;
+}
 
 /** Validates the environment; throws an error naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
@@ -197,6 +252,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxConnections: v.HTTP_MAX_CONNECTIONS,
     },
     adminToken: v.ADMIN_TOKEN,
+    adminAuth: v.ADMIN_AUTH,
+    userTokens:
+      v.USER_JWT_SECRET || v.USER_JWKS_URL
+        ? {
+            secret: v.USER_JWT_SECRET,
+            jwksUrl: v.USER_JWKS_URL,
+            issuer: v.USER_JWT_ISSUER,
+            audience: v.USER_JWT_AUDIENCE,
+            clockToleranceSeconds: v.USER_JWT_CLOCK_TOLERANCE_SECONDS,
+            jwksCooldownMs: v.USER_JWKS_COOLDOWN_MS,
+          }
+        : undefined,
     metricsToken: v.METRICS_TOKEN,
     docsUi: v.DOCS_UI,
     corsOrigins: (v.CORS_ORIGINS as string)

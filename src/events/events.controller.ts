@@ -24,7 +24,7 @@ export class EventsController {
   @Post()
   @HttpCode(201)
   @WithRouteFlags({ admin: true })
-  @ApiBearerAuth()
+  @ApiBearerAuth('adminBearer')
   @ApiOperationDoc({
     summary: 'Create an event',
     body: schemas.createEventBody,
@@ -71,7 +71,7 @@ export class EventsController {
   /** Switches issuing off or on. */
   @Patch(':eventKey')
   @WithRouteFlags({ admin: true })
-  @ApiBearerAuth()
+  @ApiBearerAuth('adminBearer')
   @ApiOperationDoc({
     summary: 'Switch issuing off or on',
     body: schemas.setEventActiveBody,

@@ -2,7 +2,13 @@ import { ExecutionContext, Injectable, createParamDecorator } from '@nestjs/comm
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { routeFlagsOf } from '../common/route-flags';
 import type { IdempotencyClaim, StoredResponse } from './idempotency-claim';
-import { IdempotentRequest, fingerprintOf, parseIdempotencyKey } from './idempotency-rules';
+import { verifiedUserOf } from '../auth/user-auth';
+import {
+  IdempotentRequest,
+  fingerprintOf,
+  parseIdempotencyKey,
+  scopedKey,
+} from './idempotency-rules';
 import {
   IdempotencyKeyInFlightError,
   IdempotencyKeyReusedError,
@@ -54,7 +60,7 @@ export class IdempotencyHooks {
     // No route, nothing to keep: the 404 is the answer every time.
     if (key === undefined || request.is404) return undefined;
     const idempotent = {
-      key,
+      key: scopedKey(key, verifiedUserOf(request)),
       fingerprint: fingerprintOf(
         request.method,
         request.routeOptions.url ?? request.url,

@@ -52,6 +52,15 @@ export type Verdict =
   | { kind: 'replay'; response: StoredResponse }
   | { kind: 'refused'; error: DomainError };
 
+/**
+ * The key as stored: scoped by the verified user when end-user tokens are on, as Stripe scopes keys per
+ * account — the same key from two users is two keys. The separator is no printable character, so a scoped
+ * key never equals a key sent as it is.
+ */
+export function scopedKey(key: string, user: string | undefined): string {
+  return user === undefined ? key : `${user}\u001f${key}`;
+}
+
 /** The header's value, undefined when absent; a malformed one is a 400. */
 export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined;

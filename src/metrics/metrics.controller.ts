@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BearerToken } from '../common/bearer-token';
+import { BearerToken } from '../auth/bearer-token';
 import { MetricsCredentialsError } from '../common/errors/domain-errors';
 import { WithRouteFlags } from '../common/route-flags';
 import { APP_CONFIG } from '../config/config.module';

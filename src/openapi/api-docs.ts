@@ -81,6 +81,20 @@ export const UNKNOWN_EVENT = {
   description: 'Unknown eventKey',
   messages: ['존재하지 않는 이벤트입니다.'],
 };
+export const USER_TOKEN_REFUSED = {
+  description:
+    'End-user tokens are on and the Bearer JWT is missing, malformed, badly signed, of another issuer or ' +
+    'audience, or expired (WWW-Authenticate: Bearer error="invalid_token")',
+  messages: [
+    '로그인이 필요합니다. Authorization: Bearer <토큰> 헤더를 보내주세요.',
+    '인증 토큰이 유효하지 않습니다. 다시 로그인해주세요.',
+    '인증 토큰이 만료되었습니다. 다시 로그인해주세요.',
+  ],
+};
+export const OTHER_USER = {
+  description: 'A valid end-user token whose subject is another user than the userId asked for',
+  messages: ['다른 사용자의 티켓은 요청하거나 조회할 수 없습니다.'],
+};
 export const ADMIN_ONLY = {
   description: 'ADMIN_TOKEN is set and the Bearer token is missing or wrong',
   messages: ['관리자 인증이 필요합니다. Authorization: Bearer <관리자 토큰> 헤더를 확인해주세요.'],

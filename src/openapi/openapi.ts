@@ -10,7 +10,21 @@ export function setUpOpenApi(app: NestFastifyApplication, ui: boolean): void {
         'message; timestamps out are UTC with whole seconds and a Z. See README.md for the rules.',
     )
     .setVersion('1.0.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, when it is set' })
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN (required in production)' },
+      'adminBearer',
+    )
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description:
+          'The end user’s JWT from the identity provider (HS256, RS256 or ES256), whose `sub` is the ' +
+          'userId asked for; required when USER_JWT_SECRET or USER_JWKS_URL is set',
+      },
+      'userJwt',
+    )
     .build();
   const document = SwaggerModule.createDocument(app, config);
   SwaggerModule.setup('docs', app, document, {

@@ -1,8 +1,14 @@
 import { Body, Controller, Get, Param, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { JoiPipe } from '../common/joi.pipe';
-import { ApiOperationDoc, BAD_INPUT, UNKNOWN_EVENT } from '../openapi/api-docs';
+import {
+  ApiOperationDoc,
+  BAD_INPUT,
+  OTHER_USER,
+  UNKNOWN_EVENT,
+  USER_TOKEN_REFUSED,
+} from '../openapi/api-docs';
 import * as schemas from '../openapi/schemas';
 import { positiveIdParam } from '../common/validation';
 import { eventKeySchema } from '../events/event.schemas';
@@ -16,6 +22,7 @@ import { issuanceOutcomeOf, responseOf } from './ticket-answers';
 import { UserTicketView } from './ticket.views';
 import { TicketsService } from './tickets.service';
 
+@ApiTags('tickets')
 @Controller()
 export class TicketsController {
   constructor(
@@ -25,7 +32,7 @@ export class TicketsController {
 
   /** 201 with a new ticket, 200 with the ticket the user already holds. */
   @Post('events/:eventKey/tickets')
-  @ApiTags('tickets')
+  @ApiBearerAuth('userJwt')
   @ApiOperationDoc({
     summary: 'Ask for a golden ticket: 201 new, 200 the one the user already holds',
     body: schemas.issueTicketBody,
@@ -41,6 +48,8 @@ export class TicketsController {
           'userId은(는) 1 이상이어야 합니다.',
         ],
       },
+      401: USER_TOKEN_REFUSED,
+      403: OTHER_USER,
       404: UNKNOWN_EVENT,
       409: {
         description: "Sold out, today's cap reached, or the same Idempotency-Key still in flight",
@@ -56,7 +65,7 @@ export class TicketsController {
       },
     },
   })
-  @WithRouteFlags({ throttlePerUser: true, idempotencyInTransaction: true })
+  @WithRouteFlags({ throttlePerUser: true, idempotencyInTransaction: true, userToken: 'body' })
   async issueTicket(
     @Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string,
     @Body(new JoiPipe(issueTicketSchema)) { userId }: IssueTicketInput,
@@ -77,12 +86,15 @@ export class TicketsController {
 
   /** The user's tickets, newest first. */
   @Get('users/:userId/tickets')
-  @ApiTags('tickets')
+  @WithRouteFlags({ userToken: 'params' })
+  @ApiBearerAuth('userJwt')
   @ApiOperationDoc({
     summary: "A user's tickets, newest first ([] for none)",
     outcomes: {
       200: { description: 'Tickets', schema: { type: 'array', items: schemas.userTicket } },
       400: BAD_INPUT,
+      401: USER_TOKEN_REFUSED,
+      403: OTHER_USER,
     },
   })
   listUserTickets(

@@ -20,7 +20,7 @@ export interface TestApp {
 
 export interface TestAppOptions {
   /** Environment variables on top of the test defaults. */
-  env?: Record<string, string>;
+  env?: Record<string, string | undefined>;
   now?: string;
   /** Reuse the database of another TestApp (two instances on one database). */
   databaseUrl?: string;

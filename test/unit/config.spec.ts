@@ -32,6 +32,37 @@ describe('configuration', () => {
     expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(expected);
   });
 
+  it('refuses an open administration in production unless a gateway is said to guard it', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      /ADMIN_TOKEN is required in production.*ADMIN_AUTH=disabled/,
+    );
+    expect(loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: 't'.repeat(32) }).adminAuth).toBe(
+      'token',
+    );
+    expect(loadConfig({ NODE_ENV: 'production', ADMIN_AUTH: 'disabled' }).adminAuth).toBe(
+      'disabled',
+    );
+    // Development keeps an open administration (with a warning at start).
+    expect(loadConfig({}).adminToken).toBeUndefined();
+    expect(() => loadConfig({ ADMIN_AUTH: 'disabled', ADMIN_TOKEN: 't'.repeat(32) })).toThrow(
+      'ADMIN_AUTH',
+    );
+  });
+
+  it('turns end-user tokens on with a secret or a JWKS, and the per-IP budget into a flood guard', () => {
+    expect(loadConfig({}).userTokens).toBeUndefined();
+    const hs = loadConfig({ USER_JWT_SECRET: 's'.repeat(32), USER_JWT_ISSUER: 'https://id' });
+    expect(hs.userTokens).toMatchObject({ secret: 's'.repeat(32), issuer: 'https://id' });
+    expect(hs.throttle.ipLimit).toBe(5_000);
+    expect(loadConfig({}).throttle.ipLimit).toBe(100);
+    const jwks = loadConfig({ USER_JWKS_URL: 'https://id.example/jwks.json' });
+    expect(jwks.userTokens).toMatchObject({ jwksUrl: 'https://id.example/jwks.json' });
+    expect(() =>
+      loadConfig({ USER_JWT_SECRET: 's'.repeat(32), USER_JWKS_URL: 'https://id.example/j' }),
+    ).toThrow('not both');
+    expect(() => loadConfig({ USER_JWT_SECRET: 'short' })).toThrow('USER_JWT_SECRET');
+  });
+
   it('derives the client-side query deadline from the statement timeout unless set', () => {
     expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: '800' }).database.queryTimeoutMs).toBe(1_800);
     expect(loadConfig({ DB_QUERY_TIMEOUT_MS: '9000' }).database.queryTimeoutMs).toBe(9_000);

@@ -92,6 +92,41 @@ export class AdminCredentialsError extends DomainError {
   }
 }
 
+/** RFC 6750: every refusal of an end-user token says `invalid_token`, so clients know to sign in again. */
+abstract class UserTokenError extends DomainError {
+  readonly status = 401;
+  constructor(message: string) {
+    super(message);
+    this.headers['www-authenticate'] = 'Bearer error="invalid_token"';
+  }
+}
+
+export class UserTokenMissingError extends UserTokenError {
+  constructor() {
+    super('로그인이 필요합니다. Authorization: Bearer <토큰> 헤더를 보내주세요.');
+  }
+}
+
+export class UserTokenInvalidError extends UserTokenError {
+  constructor() {
+    super('인증 토큰이 유효하지 않습니다. 다시 로그인해주세요.');
+  }
+}
+
+export class UserTokenExpiredError extends UserTokenError {
+  constructor() {
+    super('인증 토큰이 만료되었습니다. 다시 로그인해주세요.');
+  }
+}
+
+/** A valid token for another user than the one asked for. */
+export class OtherUserError extends DomainError {
+  readonly status = 403;
+  constructor() {
+    super('다른 사용자의 티켓은 요청하거나 조회할 수 없습니다.');
+  }
+}
+
 export class MetricsCredentialsError extends DomainError {
   readonly status = 401;
   constructor() {

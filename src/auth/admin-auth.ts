@@ -1,0 +1,41 @@
+import { BearerToken } from './bearer-token';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config';
+import { AdminCredentialsError } from '../common/errors/domain-errors';
+import { routeFlagsOf } from '../common/route-flags';
+
+/**
+ * Event administration (routes flagged `admin`: POST /events, PATCH /events/:eventKey) needs
+ * `Authorization: Bearer <ADMIN_TOKEN>` when ADMIN_TOKEN is set. A step of the preHandler pipeline, before
+ * the Idempotency-Key, so a refused request never claims a key. In production ADMIN_TOKEN is required
+ * (the configuration refuses to start without it) unless ADMIN_AUTH=disabled says a gateway guards these
+ * routes; both that and an unset token in development are said loudly at start-up.
+ */
+@Injectable()
+export class AdminAuth implements OnApplicationBootstrap {
+  private readonly logger = new Logger(AdminAuth.name);
+  private readonly expected?: BearerToken;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.expected = config.adminToken ? new BearerToken(config.adminToken) : undefined;
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.expected) return;
+    this.logger.warn(
+      this.config.adminAuth === 'disabled'
+        ? 'ADMIN_AUTH=disabled: POST /events and PATCH /events/:eventKey take no token here. Only a ' +
+            'gateway in front that authenticates operators may reach them; anyone who reaches this ' +
+            'service directly can create and switch off events.'
+        : 'ADMIN_TOKEN is not set: anyone can create and switch off events. Set it outside local ' +
+            'development (production refuses to start without it).',
+    );
+  }
+
+  check(request: FastifyRequest): void {
+    if (!this.expected || !routeFlagsOf(request).admin) return;
+    if (!this.expected.isIn(request.headers.authorization)) throw new AdminCredentialsError();
+  }
+}

@@ -1,0 +1,71 @@
+import { createSecretKey } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { JWTVerifyGetKey, JWTVerifyOptions, KeyObject } from 'jose';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config';
+import {
+  UserTokenExpiredError,
+  UserTokenInvalidError,
+  UserTokenMissingError,
+} from '../common/errors/domain-errors';
+import { jose } from './jose';
+
+/**
+ * End-user JWTs from the identity provider the mobile apps already use: HS256 with USER_JWT_SECRET, or
+ * RS256/ES256 with the keys at USER_JWKS_URL (cached; an unknown key id refetches them, at most every
+ * USER_JWKS_COOLDOWN_MS, so a key rotation is followed). Only these algorithms pass — `none` never does —
+ * and the issuer, audience and expiry are checked with USER_JWT_CLOCK_TOLERANCE_SECONDS of tolerance.
+ */
+@Injectable()
+export class UserTokens {
+  private readonly key?: KeyObject | JWTVerifyGetKey;
+  private readonly options: JWTVerifyOptions = {};
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    const settings = config.userTokens;
+    if (!settings) return;
+    this.key = settings.secret
+      ? createSecretKey(Buffer.from(settings.secret, 'utf8'))
+      : jose.createRemoteJWKSet(new URL(settings.jwksUrl!), {
+          cooldownDuration: settings.jwksCooldownMs,
+        });
+    this.options = {
+      algorithms: settings.secret ? ['HS256'] : ['RS256', 'ES256'],
+      issuer: settings.issuer,
+      audience: settings.audience,
+      clockTolerance: settings.clockToleranceSeconds,
+    };
+  }
+
+  /** Whether end-user tokens are required at all (USER_JWT_SECRET or USER_JWKS_URL set). */
+  get enabled(): boolean {
+    return this.key !== undefined;
+  }
+
+  /** The verified subject of `Authorization: Bearer <jwt>`; throws a 401 for anything else. */
+  async subjectOf(authorization: string | string[] | undefined): Promise<string> {
+    const token =
+      typeof authorization === 'string'
+        ? /^Bearer ([\w.-]+)$/i.exec(authorization)?.[1]
+        : undefined;
+    if (!token) throw new UserTokenMissingError();
+    try {
+      const { payload } = await this.verify(token);
+      if (typeof payload.sub !== 'string' || payload.sub === '') throw new UserTokenInvalidError();
+      return payload.sub;
+    } catch (error) {
+      if (error instanceof UserTokenInvalidError) throw error;
+      if ((error as { code?: unknown }).code === 'ERR_JWT_EXPIRED')
+        throw new UserTokenExpiredError();
+      // Bad signature, other algorithm, wrong issuer or audience, not yet valid, malformed, no such key…
+      throw new UserTokenInvalidError();
+    }
+  }
+
+  private verify(token: string) {
+    // Two overloads (a key, or a key function): the same call for both.
+    return typeof this.key === 'function'
+      ? jose.jwtVerify(token, this.key, this.options)
+      : jose.jwtVerify(token, this.key!, this.options);
+  }
+}
