@@ -3,6 +3,7 @@ import { FastifyBaseLogger, LogController } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AdminAuth } from './auth/admin-auth';
 import { UserAuth } from './auth/user-auth';
+import type { RequestCompletion } from './http/client-errors';
 import { httpServerOptions, limitConnections } from './http/http-server';
 import { useDepthLimitedJsonParser } from './http/json-body';
 import { securityHeaders } from './http/security-headers';
@@ -76,7 +77,7 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
     idempotency.onSend(request, reply, payload),
   );
   const metrics = app.get(Metrics);
-  fastify.addHook('onResponse', (request, reply, done) => {
+  const requestCompleted: RequestCompletion['requestCompleted'] = (request, reply) => {
     logCompletedRequest(request, reply);
     metrics.observeRequest(
       request.method,
@@ -84,6 +85,10 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
+  };
+  fastify.decorate('requestCompleted', requestCompleted);
+  fastify.addHook('onResponse', (request, reply, done) => {
+    requestCompleted(request, reply);
     done();
   });
   await app.init();

@@ -23,6 +23,19 @@ describe('metrics', () => {
 
   it('moves every counter by exactly the traffic sent', async () => {
     const before = await scrape(t.url);
+    // Every outcome, scope and result has its series from the start (at 0 until it happens).
+    for (const outcome of ['issued', 'sold_out', 'key_in_flight', 'unavailable']) {
+      expect(
+        before.some(
+          (s) => s.name === 'golden_ticket_issuance_requests_total' && s.labels.outcome === outcome,
+        ),
+      ).toBe(true);
+    }
+    expect(
+      before
+        .filter((s) => s.name === 'golden_ticket_throttled_requests_total')
+        .map((s) => s.labels.scope),
+    ).toEqual(['ip', 'user']);
     const event = await createEvent(t.url, { totalQuantity: 5 });
     const other = await createEvent(t.url, { totalQuantity: 100 });
     // 8 users for 5 tickets, one after another: 5 issued, 3 sold out.
@@ -34,6 +47,8 @@ describe('metrics', () => {
     await issue(t.url, other.eventKey, 50, key).expect(201);
     // 1 unknown event.
     await issue(t.url, 'no-such-event', 1).expect(404);
+    // 1 path Fastify refuses before routing (not valid percent-encoding).
+    await request(t.url).get('/events/%E0%A4%A').expect(400);
     // The Idempotency-Key on another route: stored, replayed, reused.
     const body = eventBody();
     const eventKey = randomUUID();
@@ -84,6 +99,7 @@ describe('metrics', () => {
     expect(requests(ISSUE_ROUTE, 'POST', 409)).toBe(3);
     expect(requests(ISSUE_ROUTE, 'POST', 200)).toBe(1);
     expect(requests(ISSUE_ROUTE, 'POST', 404)).toBe(1);
+    expect(requests('(unmatched)', 'GET', 400)).toBe(1);
     expect(requests('/events', 'POST', 201)).toBe(4);
     expect(requests('/events', 'POST', 422)).toBe(1);
     const buckets = after.filter(
@@ -143,7 +159,10 @@ describe('metrics', () => {
     );
     const samples = await scrape(t.url);
     const unmatched = samples.filter(
-      (s) => s.name === 'http_request_duration_seconds_count' && s.labels.route === '(unmatched)',
+      (s) =>
+        s.name === 'http_request_duration_seconds_count' &&
+        s.labels.route === '(unmatched)' &&
+        s.labels.status_code === '404',
     );
     // A thousand unknown paths: one series (per method and status), not a thousand.
     expect(unmatched).toHaveLength(1);

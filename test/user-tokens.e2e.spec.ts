@@ -96,6 +96,7 @@ describe('end-user tokens (HS256)', () => {
       EXPIRED,
     ],
     ['no subject', () => hs256({}).then((t) => `Bearer ${t}`), INVALID],
+    ['no expiry', () => hs256({ sub: '7', exp: undefined }).then((t) => `Bearer ${t}`), INVALID],
   ])(
     'refuses %s with 401, claims nothing and costs no database work',
     async (_, header, message) => {
@@ -204,13 +205,15 @@ describe('end-user tokens (HS256)', () => {
 describe('end-user tokens from a JWKS (RS256, ES256), with a key rotation', () => {
   let jwks: Server;
   let served: jose.JWK[] = [];
+  /** The identity provider answering its JWKS, or failing. */
+  let providerUp = true;
   let t: TestApp;
   let eventKey: string;
 
   beforeAll(async () => {
     jwks = createServer((_, response) => {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ keys: served }));
+      response.writeHead(providerUp ? 200 : 503, { 'content-type': 'application/json' });
+      response.end(providerUp ? JSON.stringify({ keys: served }) : '{}');
     });
     await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
     const { port } = jwks.address() as AddressInfo;
@@ -245,6 +248,22 @@ describe('end-user tokens from a JWKS (RS256, ES256), with a key rotation', () =
       .post(`/events/${eventKey}/tickets`)
       .set('Authorization', `Bearer ${token}`)
       .send({ userId });
+
+  it('answers 503, not 401, while the identity provider is down, and keeps known keys when it goes down again', async () => {
+    const rsa = await keyPair('RS256', 'rsa-0');
+    served = [rsa.jwk];
+    providerUp = false;
+    const token = await sign(rsa.privateKey, 'RS256', 'rsa-0', '10');
+    const down = await ask(10, token);
+    expect(down.status).toBe(503);
+    expect(down.headers['retry-after']).toBeDefined();
+    providerUp = true;
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the backoff after a failed fetch
+    await ask(10, token).expect(201);
+    providerUp = false;
+    await ask(11, await sign(rsa.privateKey, 'RS256', 'rsa-0', '11')).expect(201);
+    providerUp = true;
+  });
 
   it('verifies RS256 and ES256 tokens, and follows a key rotation by refetching the keys', async () => {
     const rsa = await keyPair('RS256', 'rsa-1');

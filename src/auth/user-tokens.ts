@@ -1,13 +1,15 @@
 import { createSecretKey } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { JWTVerifyGetKey, JWTVerifyOptions, KeyObject } from 'jose';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import {
+  ServiceUnavailableError,
   UserTokenExpiredError,
   UserTokenInvalidError,
   UserTokenMissingError,
 } from '../common/errors/domain-errors';
+import { IdentityProviderKeys, IdentityProviderUnavailableError } from './identity-provider-keys';
 import { jose } from './jose';
 
 /**
@@ -17,24 +19,46 @@ import { jose } from './jose';
  * and the issuer, audience and expiry are checked with USER_JWT_CLOCK_TOLERANCE_SECONDS of tolerance.
  */
 @Injectable()
-export class UserTokens {
+export class UserTokens implements OnApplicationBootstrap {
+  private readonly logger = new Logger(UserTokens.name);
   private readonly key?: KeyObject | JWTVerifyGetKey;
   private readonly options: JWTVerifyOptions = {};
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     const settings = config.userTokens;
     if (!settings) return;
     this.key = settings.secret
       ? createSecretKey(Buffer.from(settings.secret, 'utf8'))
-      : jose.createRemoteJWKSet(new URL(settings.jwksUrl!), {
-          cooldownDuration: settings.jwksCooldownMs,
-        });
+      : new IdentityProviderKeys(new URL(settings.jwksUrl!), settings.jwksCooldownMs).getKey;
     this.options = {
       algorithms: settings.secret ? ['HS256'] : ['RS256', 'ES256'],
       issuer: settings.issuer,
       audience: settings.audience,
       clockTolerance: settings.clockToleranceSeconds,
+      // A token that never expires is a key to the account forever: refused.
+      requiredClaims: ['exp', 'sub'],
     };
+  }
+
+  onApplicationBootstrap(): void {
+    const settings = this.config.userTokens;
+    if (!settings) {
+      this.logger.log(
+        'end-user tokens off: userId is trusted as sent (a gateway in front must set it)',
+      );
+      return;
+    }
+    const { issuer, audience, jwksUrl } = settings;
+    this.logger.log(
+      { verifiedWith: jwksUrl ? `JWKS ${jwksUrl}` : 'HS256 secret', issuer, audience },
+      'end-user tokens on: the ticket routes need a Bearer JWT whose sub is the userId',
+    );
+    if (!issuer || !audience) {
+      this.logger.warn(
+        'USER_JWT_ISSUER or USER_JWT_AUDIENCE is not set: any token the key signed is accepted, also ' +
+          "those meant for the identity provider's other applications",
+      );
+    }
   }
 
   /** Whether end-user tokens are required at all (USER_JWT_SECRET or USER_JWKS_URL set). */
@@ -55,6 +79,8 @@ export class UserTokens {
       return payload.sub;
     } catch (error) {
       if (error instanceof UserTokenInvalidError) throw error;
+      // The provider's keys are out of reach: not the user's fault, and not a reason to sign anyone out.
+      if (error instanceof IdentityProviderUnavailableError) throw new ServiceUnavailableError();
       if ((error as { code?: unknown }).code === 'ERR_JWT_EXPIRED')
         throw new UserTokenExpiredError();
       // Bad signature, other algorithm, wrong issuer or audience, not yet valid, malformed, no such key…

@@ -215,6 +215,13 @@ function inconsistency(env: Record<string, unknown>): string | undefined {
   if (env.USER_JWT_SECRET && env.USER_JWKS_URL) {
     return 'set USER_JWT_SECRET (HS256) or USER_JWKS_URL (RS256/ES256), not both';
   }
+  if (
+    env.NODE_ENV === 'production' &&
+    typeof env.USER_JWKS_URL === 'string' &&
+    !env.USER_JWKS_URL.startsWith('https:')
+  ) {
+    return 'USER_JWKS_URL must be https in production: keys fetched in clear text can be replaced';
+  }
   if (env.ADMIN_AUTH === 'disabled' && env.ADMIN_TOKEN) {
     return 'ADMIN_AUTH=disabled and ADMIN_TOKEN are both set: unset one of them';
   }

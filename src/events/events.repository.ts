@@ -24,16 +24,17 @@ export class EventsRepository {
     return EventModel.query(db).findOne({ eventKey });
   }
 
-  /** Events inside their period and switched on at `now`. */
-  async listOpenAt(db: Knex, now: Date, limit?: number): Promise<EventModel[]> {
+  /** Events inside their period and switched on at `now`, oldest start first (or the newest `limit`). */
+  async listOpenAt(db: Knex, now: Date, newest?: { limit: number }): Promise<EventModel[]> {
     const second = truncateToSecond(now);
+    const direction = newest ? 'desc' : 'asc';
     const query = EventModel.query(db)
       .where('isActive', true)
       .where('startAt', '<=', second)
       .where('endAt', '>=', second)
-      .orderBy('startAt')
-      .orderBy('id');
-    return limit === undefined ? query : query.limit(limit);
+      .orderBy('startAt', direction)
+      .orderBy('id', direction);
+    return newest ? query.limit(newest.limit) : query;
   }
 
   async setActive(db: Knex, eventKey: string, isActive: boolean): Promise<EventModel | undefined> {

@@ -24,11 +24,11 @@ export class EventsService {
     private readonly switches: EventSwitches,
     metrics: Metrics,
   ) {
-    // The remaining-tickets gauge: the events running now, read at scrape time.
+    // The remaining-tickets gauge: the events running now (the most recently opened, if many), at scrape time.
     metrics.setRemainingTicketsSource(async () =>
-      (await this.events.listOpenAt(this.knex, this.clock.now(), REMAINING_EVENTS_MAX)).map(
-        (event) => ({ eventKey: event.eventKey, remaining: event.remainingQuantity }),
-      ),
+      (
+        await this.events.listOpenAt(this.knex, this.clock.now(), { limit: REMAINING_EVENTS_MAX })
+      ).map((event) => ({ eventKey: event.eventKey, remaining: event.remainingQuantity })),
     );
   }
 

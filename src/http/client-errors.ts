@@ -54,11 +54,18 @@ export function clientErrorHandler(
  */
 export function frameworkErrorHandler(
   error: Error & { statusCode?: number },
-  _request: FastifyRequest,
+  request: FastifyRequest,
   reply: FastifyReply,
 ): void {
   const { status, body, headers } = toErrorResponse(error);
   void reply.status(status).headers(headers).type('application/json; charset=utf-8').send(body);
+  // Fastify runs no onResponse hook for these: their log line and metrics are written here.
+  (request.server as Partial<RequestCompletion>).requestCompleted?.(request, reply);
+}
+
+/** What app.setup.ts decorates the server with: the log line and metrics of a finished request. */
+export interface RequestCompletion {
+  requestCompleted(request: FastifyRequest, reply: FastifyReply): void;
 }
 
 /**

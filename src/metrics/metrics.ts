@@ -12,21 +12,24 @@ import {
 import { KNEX } from '../database/database.module';
 
 /** What issuance answered; exactly one per request that reached the use case. */
-export type IssuanceOutcome =
-  | 'issued'
-  | 'already_held'
-  | 'sold_out'
-  | 'daily_limit_reached'
-  | 'outside_period'
-  | 'switched_off'
-  | 'not_found'
-  | 'replayed'
-  | 'key_reused'
-  | 'key_in_flight'
-  | 'unavailable';
+const ISSUANCE_OUTCOMES = [
+  'issued',
+  'already_held',
+  'sold_out',
+  'daily_limit_reached',
+  'outside_period',
+  'switched_off',
+  'not_found',
+  'replayed',
+  'key_reused',
+  'key_in_flight',
+  'unavailable',
+] as const;
+export type IssuanceOutcome = (typeof ISSUANCE_OUTCOMES)[number];
 
 /** What the Idempotency-Key layer did on the routes other than issuance. */
-export type IdempotencyResult = 'stored' | 'replayed' | 'key_reused' | 'key_in_flight';
+const IDEMPOTENCY_RESULTS = ['stored', 'replayed', 'key_reused', 'key_in_flight'] as const;
+export type IdempotencyResult = (typeof IDEMPOTENCY_RESULTS)[number];
 
 /** Events running now, with their remaining tickets (at most REMAINING_EVENTS_MAX of them). */
 export type RemainingTicketsSource = () => Promise<Array<{ eventKey: string; remaining: number }>>;
@@ -35,7 +38,7 @@ export type RemainingTicketsSource = () => Promise<Array<{ eventKey: string; rem
 export const UNMATCHED_ROUTE = '(unmatched)';
 /** The remaining-tickets gauge is read at scrape time, and the read is good for this long. */
 const REMAINING_CACHED_MS = 1_000;
-/** Most events the remaining-tickets gauge reports (the running ones, oldest start first). */
+/** Most events the remaining-tickets gauge reports (the running ones opened last). */
 export const REMAINING_EVENTS_MAX = 100;
 
 interface PoolLike {
@@ -137,7 +140,7 @@ export class Metrics {
 
     const remaining: Gauge<'event_key'> = new Gauge({
       name: 'golden_ticket_event_remaining_tickets',
-      help: `Tickets left, for the events running now (at most ${REMAINING_EVENTS_MAX})`,
+      help: `Tickets left, for the events running now (the ${REMAINING_EVENTS_MAX} opened last, if more)`,
       labelNames: ['event_key'] as const,
       // Every worker reads the same database: one value, not their sum.
       aggregator: 'max',
@@ -150,6 +153,11 @@ export class Metrics {
         }
       },
     });
+
+    // Every known label value from the start, at 0: a rate() over the first storm sees its first samples.
+    for (const outcome of ISSUANCE_OUTCOMES) this.issuanceRequests.labels({ outcome }).inc(0);
+    for (const scope of ['ip', 'user']) this.throttled.labels({ scope }).inc(0);
+    for (const result of IDEMPOTENCY_RESULTS) this.idempotency.labels({ result }).inc(0);
 
     if (cluster.isWorker) {
       // Answer the primary's requests for this worker's metrics (prom-client's cluster protocol).

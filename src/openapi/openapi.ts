@@ -11,7 +11,12 @@ export function setUpOpenApi(app: NestFastifyApplication, ui: boolean): void {
     )
     .setVersion('1.0.0')
     .addBearerAuth(
-      { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN (required in production)' },
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'opaque',
+        description: 'ADMIN_TOKEN (required in production)',
+      },
       'adminBearer',
     )
     .addBearerAuth(

@@ -57,8 +57,11 @@ export interface IssuanceStats {
 const FIRST_BATCHES_KEPT = 20;
 
 /**
- * Use case: issue a golden ticket. Concurrent requests for one event are coalesced (KeyedBatcher) and decided
- * together in ONE SERIALIZABLE transaction of two statements (IssuanceRepository), which
+ * Use case: issue a golden ticket. What is known without the database is answered from memory: a key this
+ * process remembers (its complete answer, or 422 for another request), and every request for an event whose
+ * refusals are final (FinalRefusals: sold out, today's cap). The rest, concurrent requests for one event, are
+ * coalesced (KeyedBatcher) and decided together in ONE SERIALIZABLE transaction of two statements
+ * (IssuanceRepository), under the event's advisory lock so other instances' batches queue, which
  * 1. reads the event, the users' tickets, today's count and the Idempotency-Key records,
  * 2. judges each key (replay, 422, 409, or run) and applies the rules (issuance-policy.ts) to the rest,
  * 3. writes the new tickets and counters, and records every keyed request with its answer.

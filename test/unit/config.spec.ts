@@ -61,6 +61,13 @@ describe('configuration', () => {
       loadConfig({ USER_JWT_SECRET: 's'.repeat(32), USER_JWKS_URL: 'https://id.example/j' }),
     ).toThrow('not both');
     expect(() => loadConfig({ USER_JWT_SECRET: 'short' })).toThrow('USER_JWT_SECRET');
+    expect(() =>
+      loadConfig({
+        NODE_ENV: 'production',
+        ADMIN_AUTH: 'disabled',
+        USER_JWKS_URL: 'http://id.example/jwks.json',
+      }),
+    ).toThrow('USER_JWKS_URL must be https in production');
   });
 
   it('derives the client-side query deadline from the statement timeout unless set', () => {
