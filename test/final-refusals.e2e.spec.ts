@@ -82,7 +82,7 @@ describe('final refusals from memory', () => {
     expect((await issue(t.url, event.eventKey, 1).expect(200)).text).toBe(holder.text);
   });
 
-  it('answers keys from memory: a retransmission replays the bytes, a reuse is 422 — here at once, elsewhere once recorded', async () => {
+  it('answers keys from memory: a retransmission replays the bytes, a reuse is 422 once recorded, a holder keeps its 201', async () => {
     const event = await createEvent(t.url, { totalQuantity: 1 });
     const holderKey = randomUUID();
     const issuedToHolder = await issue(t.url, event.eventKey, 1, holderKey).expect(201);
@@ -95,6 +95,11 @@ describe('final refusals from memory', () => {
 
     const key = randomUUID();
     const first = await issue(t.url, event.eventKey, 7, key).expect(409);
+    // Before its record is written: the same bytes again, recomputed.
+    expect((await issue(t.url, event.eventKey, 7, key).expect(409)).text).toBe(first.text);
+    // Written behind, then remembered: a replay, and a reuse for another body is 422.
+    const writeBehind = t.app.get(IdempotencyWriteBehind);
+    await writeBehind.flush();
     const again = await issue(t.url, event.eventKey, 7, key).expect(409);
     expect(again.text).toBe(first.text);
     expect(again.headers['idempotent-replayed']).toBe('true');
@@ -105,8 +110,10 @@ describe('final refusals from memory', () => {
     expect(replay.text).toBe(issuedToHolder.text);
     expect(replay.headers['idempotent-replayed']).toBe('true');
 
-    // Written behind: the record is in the database, and another instance refuses the reuse too.
-    await t.app.get(IdempotencyWriteBehind).flush();
+    // This process issued the holder's ticket, so it knows that key: a reuse is 422 at once.
+    expect((await issue(t.url, event.eventKey, 905, holderKey).expect(422)).body).toEqual(REUSED);
+
+    // Another instance refuses the reuse too, and replays the key's answer.
     const stored = await t.db('idempotencyKeys').where({ idempotencyKey: key }).first();
     expect(stored).toMatchObject({
       responseStatus: 409,
@@ -119,6 +126,25 @@ describe('final refusals from memory', () => {
       const replayed = await issue(other.url, event.eventKey, 7, key).expect(409);
       expect(replayed.text).toBe(first.text);
       expect(replayed.headers['idempotent-replayed']).toBe('true');
+
+      // Settled there too, the other instance meets the holder's key reused for another user, unknown to
+      // it: answered from memory — but not remembered before its write, so the holder's own
+      // retransmission still gets its 201; once the write meets the stored record, the reuse is 422.
+      await waitUntil(
+        () => Promise.resolve(other.app.get(FinalRefusals).size >= 1),
+        5_000,
+        () => 'not settled on the other instance',
+      );
+      expect((await issue(other.url, event.eventKey, 905, holderKey)).status).toBe(409);
+      const holderAgain = await issue(other.url, event.eventKey, 1, holderKey).expect(201);
+      expect(holderAgain.text).toBe(issuedToHolder.text);
+      await other.app.get(IdempotencyWriteBehind).flush();
+      expect((await issue(other.url, event.eventKey, 905, holderKey).expect(422)).body).toEqual(
+        REUSED,
+      );
+      expect((await issue(other.url, event.eventKey, 1, holderKey).expect(201)).text).toBe(
+        issuedToHolder.text,
+      );
     } finally {
       await other.close();
     }

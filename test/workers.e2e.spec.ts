@@ -1,6 +1,13 @@
 import { request as httpRequest } from 'node:http';
 import { parseExposition, valueOf } from './support/exposition';
-import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
+import { spawn } from 'node:child_process';
+import {
+  MAIN_JS,
+  ServiceProcess,
+  startService,
+  waitUntil,
+  waitUntilReady,
+} from './support/service-process';
 import { createTestDatabase } from './support/test-database';
 
 /** One request on a connection of its own (the cluster hands each new connection to the next worker). */
@@ -132,6 +139,27 @@ describe('WORKERS=2', () => {
       5_000,
       () => 'the replacement worker answered nothing',
     );
+  });
+
+  it('stops, not restarts forever, when no worker can start (an unreachable database)', async () => {
+    const broken = spawn(process.execPath, [MAIN_JS], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        ADMIN_AUTH: 'disabled',
+        WORKERS: '2',
+        PORT: '0',
+        DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    broken.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    broken.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => broken.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(output).toContain('cannot reach PostgreSQL');
+    expect(output).toContain('no worker could start');
   });
 
   it('drains both workers on SIGTERM: readiness 503 first, then the primary exits 0', async () => {

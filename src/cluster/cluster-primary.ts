@@ -21,6 +21,9 @@ export function runClusterPrimary(config: AppConfig, log: Logger): Promise<numbe
   const restarts = new Set<NodeJS.Timeout>();
   let shuttingDown = false;
   let failedExits = 0;
+  /** Whether any worker ever listened: until one has, a dead worker means the service cannot start. */
+  let started = false;
+  let forwarded: NodeJS.Signals | undefined;
 
   const fork = (slot: number) => {
     const worker = cluster.fork({ WORKER_SLOT: String(slot) });
@@ -41,14 +44,23 @@ export function runClusterPrimary(config: AppConfig, log: Logger): Promise<numbe
 
   return new Promise((resolve) => {
     cluster.on('listening', (worker) => {
+      started = true;
       log.info({ workerPid: worker.process.pid }, 'worker listening');
     });
     cluster.on('exit', (worker, code, signal) => {
       const entry = slots.get(worker);
       slots.delete(worker);
       if (!entry) return;
+      if (!shuttingDown && !started) {
+        // Not one worker could start (a bad or unreachable database, a bad setting): it said why; the
+        // process stops rather than restart it forever.
+        log.fatal({ workerPid: worker.process.pid, code, signal }, 'no worker could start');
+        shutdown('SIGTERM', 1);
+        return;
+      }
       if (shuttingDown) {
-        if (code !== 0) failedExits += 1;
+        // A worker still booting when the signal came is ended by it: that is a clean stop too.
+        if (code !== 0 && signal !== forwarded) failedExits += 1;
         if (slots.size === 0) resolve(failedExits === 0 ? 0 : 1);
         return;
       }
@@ -69,13 +81,15 @@ export function runClusterPrimary(config: AppConfig, log: Logger): Promise<numbe
       restarts.add(timer);
     });
 
-    const shutdown = (signal: NodeJS.Signals) => {
+    const shutdown = (signal: NodeJS.Signals, failed = 0) => {
       if (shuttingDown) return;
       shuttingDown = true;
+      forwarded = signal;
+      failedExits += failed;
       restarts.forEach(clearTimeout);
       log.info({ signal, workers: slots.size }, 'shutting down: draining every worker');
       for (const worker of slots.keys()) worker.process.kill(signal);
-      if (slots.size === 0) resolve(0);
+      if (slots.size === 0) resolve(failedExits === 0 ? 0 : 1);
       setTimeout(() => {
         log.error({ workers: slots.size }, 'workers still running after the grace period');
         for (const worker of slots.keys()) worker.process.kill('SIGKILL');

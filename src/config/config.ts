@@ -49,7 +49,7 @@ export interface AppConfig {
     txRetryBaseMs: number;
     batchMax: number;
     queueMax: number;
-    /** An event whose refusals became final is answered from memory if it has at most this many holders. */
+    /** Holders of events whose refusals became final kept in memory, over all such events. */
     settledMaxHolders: number;
   };
   idempotency: {

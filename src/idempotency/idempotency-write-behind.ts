@@ -46,10 +46,12 @@ const FLUSH_BATCH = 1_000;
  * another request is refused 422 — both judged by the same rules as a stored key (judge()).
  *
  * Answers given from memory (final refusals, FinalRefusals) are written behind: in bulk, every
- * IDEMPOTENCY_WRITE_BEHIND_MS, off the request path. A key that turns out to be stored already is judged
- * against what is stored, and this process then remembers the stored answer (the database's word wins).
+ * IDEMPOTENCY_WRITE_BEHIND_MS, off the request path, and remembered once written. A key that turns out to
+ * be stored already is judged against what is stored, and this process then remembers the stored answer
+ * (the database's word wins: a key another process stored for another request is 422 here from then on).
  * A record lost in a crash before its write loses nothing but the Idempotent-Replayed header: the answer
- * it recorded is final, so a retransmission is given the same answer again.
+ * it recorded is final (sold out for good; today's cap until 00:00 KST), so a retransmission is given the
+ * same answer again — unless the day turned, the event ended or was switched off in between.
  */
 @Injectable()
 export class IdempotencyWriteBehind implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -104,9 +106,11 @@ export class IdempotencyWriteBehind implements OnApplicationBootstrap, BeforeApp
     }
   }
 
-  /** Remembers an answer given from memory and writes it behind. */
+  /**
+   * Writes an answer given from memory behind. It is remembered only once written: until then the key may
+   * turn out to be stored already for another request, and that stored answer is the one to give.
+   */
   writeBehind(request: IdempotentRequest, response: StoredResponse, now: Date): void {
-    this.remember(request, response, now);
     this.pending.push({ ...request, response, answeredAt: now });
     // Bounded while the database is away: the oldest unwritten records go first (only their header).
     if (this.pending.length > this.config.idempotency.memoryKeys) this.pending.shift();
@@ -122,18 +126,32 @@ export class IdempotencyWriteBehind implements OnApplicationBootstrap, BeforeApp
 
   private async writePending(): Promise<void> {
     while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, FLUSH_BATCH);
+      const taken = this.pending.splice(0, FLUSH_BATCH);
+      // A key answered twice before this write: its first answer is the one the key stands for.
+      const firstOfEach = new Map<string, Pending>();
+      for (const pending of taken)
+        if (!firstOfEach.has(pending.key)) firstOfEach.set(pending.key, pending);
+      const batch = [...firstOfEach.values()];
       try {
-        const existing = await this.repository.insertAnswers(
-          this.knex,
-          batch,
-          this.config.idempotency.ttlSeconds,
-          batch.map((p) => p.answeredAt),
+        const existing = new Set(
+          await this.repository.insertAnswers(
+            this.knex,
+            batch,
+            this.config.idempotency.ttlSeconds,
+            batch.map((p) => p.answeredAt),
+          ),
         );
-        if (existing.length > 0) await this.reconcile(batch, existing);
+        for (const written of batch) {
+          if (!existing.has(written.key)) {
+            this.remember(written, written.response, written.answeredAt);
+          }
+        }
+        if (existing.size > 0) {
+          await this.reconcile(batch.filter((pending) => existing.has(pending.key)));
+        }
       } catch (error) {
         // The database is away: try again on the next tick.
-        this.pending.unshift(...batch);
+        this.pending.unshift(...taken);
         this.logger.warn({ err: error, pending: this.pending.length }, 'answers not written yet');
         return;
       }
@@ -141,9 +159,9 @@ export class IdempotencyWriteBehind implements OnApplicationBootstrap, BeforeApp
   }
 
   /** Keys that were stored already: the stored answer wins, unless judge() says it may be replaced. */
-  private async reconcile(batch: Pending[], keys: string[]): Promise<void> {
-    const ours = new Map(batch.map((pending) => [pending.key, pending]));
-    for (const record of await this.repository.findMany(this.knex, keys)) {
+  private async reconcile(stored: Pending[]): Promise<void> {
+    const ours = new Map(stored.map((pending) => [pending.key, pending]));
+    for (const record of await this.repository.findMany(this.knex, [...ours.keys()])) {
       const mine = ours.get(record.idempotencyKey)!;
       const verdict = judge(
         record,
@@ -151,6 +169,7 @@ export class IdempotencyWriteBehind implements OnApplicationBootstrap, BeforeApp
         mine.answeredAt,
         this.config.idempotency.lockTimeoutSeconds,
       );
+      const answer = storedAnswerOf(record);
       if (verdict.kind === 'claimable') {
         const timing = claimTiming(mine.answeredAt, this.config.idempotency);
         const replaced = await this.repository.replaceWithAnswer(
@@ -160,17 +179,16 @@ export class IdempotencyWriteBehind implements OnApplicationBootstrap, BeforeApp
           timing,
           mine.response,
         );
-        if (!replaced) this.remembered.delete(record.idempotencyKey);
-      } else if (storedAnswerOf(record)) {
+        if (replaced) this.remember(mine, mine.response, mine.answeredAt);
+      } else if (answer) {
+        const { expiresAt } = record;
         this.remembered.set(record.idempotencyKey, {
           fingerprint: fingerprintOfRecord(record),
-          response: storedAnswerOf(record)!,
-          expiresAt: record.expiresAt,
+          response: answer,
+          expiresAt,
         });
-      } else {
-        // Another request holds the key right now: its own answer will be stored; ours is forgotten.
-        this.remembered.delete(record.idempotencyKey);
       }
+      // Otherwise another request holds the key right now; its own answer will be stored.
     }
   }
 }

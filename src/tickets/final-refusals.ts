@@ -12,6 +12,8 @@ import { TicketsRepository } from './tickets.repository';
 
 /** isActive, the one thing of a settled event that can still change, is re-read when older than this. */
 export const ACTIVE_REREAD_MS = 500;
+/** Local switches older than this cannot make a holders load stale any more (it takes far less). */
+const SWITCHES_REMEMBERED_MS = 60_000;
 
 /** An event whose refusal of everyone without a ticket is final, kept in memory with its holders. */
 interface SettledEvent {
@@ -29,20 +31,24 @@ interface SettledEvent {
  * The sold-out majority of a drop, answered from memory. "Sold out" is final — totalQuantity cannot change
  * and tickets are never taken back — and "today's cap reached" is final until the next 00:00 KST; the
  * period and the cap never change either. Once a batch has seen one of those (issuance.service), this
- * process loads the event's holders once (at most SETTLED_EVENT_MAX_HOLDERS rows) and decides every later
- * request for it with the same rules the batches use (issuance-policy.ts), in the same order: switched
- * off → outside the period → sold out → today's cap, a holder always getting their ticket. The period is
- * checked against the clock; isActive is honoured within a second: a PATCH on this process applies at
- * once (EventSwitches), other processes' PATCHes are seen by re-reading the flag when it is older than
- * ACTIVE_REREAD_MS (one query per event every half second at most, whatever the traffic).
+ * process loads the event's holders once and decides every later request for it with the same rules the
+ * batches use (issuance-policy.ts), in the same order: switched off → outside the period → sold out →
+ * today's cap, a holder always getting their ticket. The period is checked against the clock; isActive is
+ * honoured within a second: a PATCH on this process applies at once (EventSwitches), other processes'
+ * PATCHes are seen by re-reading the flag when it is older than ACTIVE_REREAD_MS (one query per event
+ * every half second at most, whatever the traffic). A holder's ticket needs no flag: it is answered even
+ * while the database is away. At most SETTLED_EVENT_MAX_HOLDERS holders are kept, over all events: the
+ * events settled longest ago make room.
  */
 @Injectable()
 export class FinalRefusals {
   private readonly logger = new Logger(FinalRefusals.name);
   private readonly settled = new Map<string, SettledEvent>();
   private readonly loading = new Set<string>();
-  /** Switched here while its holders were loading: the flag read with the batch may be stale. */
-  private readonly switchedWhileLoading = new Set<string>();
+  /** Holders kept, over all settled events. */
+  private holdersKept = 0;
+  /** When each event was last switched on this process: a flag read before that is stale. */
+  private readonly switchedAt = new Map<string, number>();
 
   constructor(
     @Inject(KNEX) private readonly knex: Knex,
@@ -52,12 +58,15 @@ export class FinalRefusals {
     switches: EventSwitches,
   ) {
     switches.onSwitched((eventKey, isActive) => {
+      const now = performance.now();
+      for (const [key, at] of this.switchedAt) {
+        if (now - at > SWITCHES_REMEMBERED_MS) this.switchedAt.delete(key);
+      }
+      this.switchedAt.set(eventKey, now);
       const settled = this.settled.get(eventKey);
       if (settled) {
         settled.event.isActive = isActive;
-        settled.activeReadAt = performance.now();
-      } else if (this.loading.has(eventKey)) {
-        this.switchedWhileLoading.add(eventKey);
+        settled.activeReadAt = now;
       }
     });
   }
@@ -88,7 +97,10 @@ export class FinalRefusals {
     this.tickets
       .listHolders(this.knex, event.id)
       .then((holders) => {
-        const stale = this.switchedWhileLoading.has(event.eventKey);
+        // A PATCH here after the batch read the flag (even before this load began) makes it stale.
+        const stale = (this.switchedAt.get(event.eventKey) ?? -Infinity) >= readAt;
+        this.forget(event.eventKey);
+        this.makeRoom(holders.length);
         this.logger.log(
           { eventKey: event.eventKey, holders: holders.length, soldOut: cappedDay === undefined },
           cappedDay === undefined
@@ -101,13 +113,26 @@ export class FinalRefusals {
           holders: new Map(holders.map((holder) => [holder.userId, holder])),
           activeReadAt: stale ? -Infinity : readAt,
         });
+        this.holdersKept += holders.length;
       })
       // Not loaded (the database is away): the next batch tries again.
       .catch(() => undefined)
-      .finally(() => {
-        this.loading.delete(event.eventKey);
-        this.switchedWhileLoading.delete(event.eventKey);
-      });
+      .finally(() => this.loading.delete(event.eventKey));
+  }
+
+  private forget(eventKey: string): void {
+    const settled = this.settled.get(eventKey);
+    if (!settled) return;
+    this.holdersKept -= settled.holders.size;
+    this.settled.delete(eventKey);
+  }
+
+  /** Forgets the events settled longest ago until `holders` more fit the budget. */
+  private makeRoom(holders: number): void {
+    for (const eventKey of this.settled.keys()) {
+      if (this.holdersKept + holders <= this.config.issuance.settledMaxHolders) return;
+      this.forget(eventKey);
+    }
   }
 
   /**
@@ -124,11 +149,16 @@ export class FinalRefusals {
     const settled = this.settled.get(eventKey);
     if (!settled) return undefined;
     if (settled.cappedDay !== undefined && settled.cappedDay !== kstDay(now)) {
-      this.settled.delete(eventKey);
+      this.forget(eventKey);
       return undefined;
     }
-    if (keyed && settled.holders.has(userId)) return undefined;
-    if (performance.now() - settled.activeReadAt > ACTIVE_REREAD_MS) await this.reread(settled);
+    const holder = settled.holders.has(userId);
+    // A holder who sent a key: the answer stored for it (201, or 200) is the one to give.
+    if (holder && keyed) return undefined;
+    // A holder gets their ticket whatever the flag says (the rules' first): it needs no fresh flag.
+    if (!holder && performance.now() - settled.activeReadAt > ACTIVE_REREAD_MS) {
+      await this.reread(settled);
+    }
     const issuedToday = settled.cappedDay === undefined ? 0 : (settled.event.dailyLimit ?? 0);
     const [decision] = decideIssuance(
       settled.event,
