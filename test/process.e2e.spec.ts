@@ -1,7 +1,11 @@
-import { spawn } from 'node:child_process';
 import request from 'supertest';
 import { eventBody } from './support/fixtures';
-import { MAIN_JS, ServiceProcess, startService, waitUntilReady } from './support/service-process';
+import {
+  ServiceProcess,
+  runUntilExit,
+  startService,
+  waitUntilReady,
+} from './support/service-process';
 import { connect, createTestDatabase } from './support/test-database';
 
 /**
@@ -43,14 +47,11 @@ describe('the service process', () => {
   });
 
   it('refuses to start in production with event administration open, naming ADMIN_TOKEN', async () => {
-    const child = spawn(process.execPath, [MAIN_JS], {
-      env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: database.url, ADMIN_TOKEN: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, output } = await runUntilExit({
+      NODE_ENV: 'production',
+      DATABASE_URL: database.url,
+      ADMIN_TOKEN: '',
     });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).toBe(1);
     const [line] = output.trim().split('\n');
     expect(JSON.parse(line)).toMatchObject({ level: 60 });

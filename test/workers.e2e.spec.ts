@@ -1,9 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import { parseExposition, valueOf } from './support/exposition';
-import { spawn } from 'node:child_process';
 import {
-  MAIN_JS,
   ServiceProcess,
+  runUntilExit,
   startService,
   waitUntil,
   waitUntilReady,
@@ -142,21 +141,13 @@ describe('WORKERS=2', () => {
   });
 
   it('stops, not restarts forever, when no worker can start (an unreachable database)', async () => {
-    const broken = spawn(process.execPath, [MAIN_JS], {
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        ADMIN_AUTH: 'disabled',
-        WORKERS: '2',
-        PORT: '0',
-        DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, output } = await runUntilExit({
+      NODE_ENV: 'production',
+      ADMIN_AUTH: 'disabled',
+      WORKERS: '2',
+      PORT: '0',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere',
     });
-    let output = '';
-    broken.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    broken.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => broken.once('exit', resolve));
     expect(code).toBe(1);
     expect(output).toContain('cannot reach PostgreSQL');
     expect(output).toContain('no worker could start');

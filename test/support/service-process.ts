@@ -73,6 +73,24 @@ export async function startService(env: Record<string, string>): Promise<Service
   return service;
 }
 
+/**
+ * The production build started with exactly `env` on top of this process's environment (no test defaults),
+ * run until it exits by itself: its exit code and everything it wrote (a start that must fail).
+ */
+export async function runUntilExit(
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [MAIN_JS], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, output };
+}
+
 /** Polls `check` until it is true; fails with `describe()` after `timeoutMs` or when `exited` settles. */
 export async function waitUntil(
   check: () => Promise<boolean>,
