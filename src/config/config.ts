@@ -329,7 +329,7 @@ function isAddressOrCidr(entry: string): boolean {
 }
 
 /** TRUST_PROXY's forms; undefined when the value is none of them. */
-export function parseTrustProxy(value: string): boolean | number | string[] | undefined {
+function parseTrustProxy(value: string): boolean | number | string[] | undefined {
   if (value === 'true') return true;
   if (value === 'false' || value === '') return false;
   if (/^\d+$/.test(value)) return Number(value) >= 1 ? Number(value) : undefined;

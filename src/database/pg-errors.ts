@@ -1,3 +1,5 @@
+import { DATABASE_SILENT } from './silence-guard';
+
 /** SQLSTATE codes the service reacts to. */
 export const UNIQUE_VIOLATION = '23505';
 const SERIALIZATION_FAILURE = '40001';
@@ -10,7 +12,7 @@ const CONNECTION_ERROR_CODES = new Set([
   'ETIMEDOUT',
   'ENOTFOUND',
   'EPIPE',
-  'EDBSILENT', // no answer within DB_QUERY_TIMEOUT_MS (silence-guard.ts)
+  DATABASE_SILENT, // no answer within DB_QUERY_TIMEOUT_MS
   '57P01', // admin_shutdown
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now

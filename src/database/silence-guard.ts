@@ -13,9 +13,12 @@ const KnexPgClient = require('knex/lib/dialects/postgres') as new (
   config: Knex.Config,
 ) => Knex.Client & KnexPgDialect;
 
+/** The code of DatabaseSilentError, which pg-errors.ts counts as the database being unavailable. */
+export const DATABASE_SILENT = 'EDBSILENT';
+
 /** PostgreSQL did not answer a query within DB_QUERY_TIMEOUT_MS: its connection was destroyed. */
-export class DatabaseSilentError extends Error {
-  readonly code = 'EDBSILENT';
+class DatabaseSilentError extends Error {
+  readonly code = DATABASE_SILENT;
 
   constructor(timeoutMs: number) {
     super(`PostgreSQL did not answer within ${timeoutMs} ms; the connection was destroyed`);

@@ -11,7 +11,7 @@ import { decideIssuance, HeldTicket, IssuanceDecision } from './issuance-policy'
 import { TicketsRepository } from './tickets.repository';
 
 /** isActive, the one thing of a settled event that can still change, is re-read when older than this. */
-export const ACTIVE_REREAD_MS = 500;
+const ACTIVE_REREAD_MS = 500;
 /** Local switches older than this cannot make a holders load stale any more (it takes far less). */
 const SWITCHES_REMEMBERED_MS = 60_000;
 
