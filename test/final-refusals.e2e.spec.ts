@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { TicketIssuanceService } from '../src/tickets/ticket-issuance.service';
 import { FinalRefusals } from '../src/tickets/final-refusals';
-import { IdempotencyWriteBehind } from '../src/idempotency/idempotency-write-behind';
 import { OPEN_NOW, createEvent, issue } from './support/fixtures';
 import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
 import { startTestApp, TestApp } from './support/test-app';
@@ -82,7 +81,7 @@ describe('final refusals from memory', () => {
     expect((await issue(t.url, event.eventKey, 1).expect(200)).text).toBe(holder.text);
   });
 
-  it('answers keys from memory: a retransmission replays the bytes, a reuse is 422 once recorded, a holder keeps its 201', async () => {
+  it('answers keys from memory once their records commit: a retransmission replays the bytes, a reuse is 422, a holder keeps its 201', async () => {
     const event = await createEvent(t.url, { totalQuantity: 1 });
     const holderKey = randomUUID();
     const issuedToHolder = await issue(t.url, event.eventKey, 1, holderKey).expect(201);
@@ -95,11 +94,13 @@ describe('final refusals from memory', () => {
 
     const key = randomUUID();
     const first = await issue(t.url, event.eventKey, 7, key).expect(409);
-    // Before its record is written: the same bytes again, recomputed.
-    expect((await issue(t.url, event.eventKey, 7, key).expect(409)).text).toBe(first.text);
-    // Written behind, then remembered: a replay, and a reuse for another body is 422.
-    const writeBehind = t.app.get(IdempotencyWriteBehind);
-    await writeBehind.flush();
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    // Answered only once committed: the record is there the moment the answer is.
+    expect(await t.db('idempotencyKeys').where({ idempotencyKey: key }).first()).toMatchObject({
+      responseStatus: 409,
+      responseBody: first.text,
+    });
+    // Remembered: a replay, and a reuse for another body is 422.
     const again = await issue(t.url, event.eventKey, 7, key).expect(409);
     expect(again.text).toBe(first.text);
     expect(again.headers['idempotent-replayed']).toBe('true');
@@ -128,17 +129,12 @@ describe('final refusals from memory', () => {
       expect(replayed.headers['idempotent-replayed']).toBe('true');
 
       // Settled there too, the other instance meets the holder's key reused for another user, unknown to
-      // it: answered from memory — but not remembered before its write, so the holder's own
-      // retransmission still gets its 201; once the write meets the stored record, the reuse is 422.
+      // it: decided from memory, but the group commit meets the stored record, which wins: 422.
       await waitUntil(
         () => Promise.resolve(other.app.get(FinalRefusals).size >= 1),
         5_000,
         () => 'not settled on the other instance',
       );
-      expect((await issue(other.url, event.eventKey, 905, holderKey)).status).toBe(409);
-      const holderAgain = await issue(other.url, event.eventKey, 1, holderKey).expect(201);
-      expect(holderAgain.text).toBe(issuedToHolder.text);
-      await other.app.get(IdempotencyWriteBehind).flush();
       expect((await issue(other.url, event.eventKey, 905, holderKey).expect(422)).body).toEqual(
         REUSED,
       );

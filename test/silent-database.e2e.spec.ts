@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { OPEN_NOW, createEvent, eventBody, issue } from './support/fixtures';
-import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
+import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
 import { TcpProxy } from './support/tcp-proxy';
 import { connect, createTestDatabase } from './support/test-database';
 
@@ -184,6 +184,38 @@ describe('a silent database', () => {
     expectFastUnavailable(answers[0]);
     expect(answers.slice(1).map((a) => a.response.status)).toEqual([201, 201, 201]);
     proxy.resume();
+  });
+
+  it('a sold-out event answered from memory: holders keep their ticket, a keyed refusal waits for its record (503)', async () => {
+    const event = await createEvent(service.url, { totalQuantity: 1, ...OPEN_NOW });
+    const holder = await issue(service.url, event.eventKey, 1).expect(201);
+    await issue(service.url, event.eventKey, 2).expect(409);
+    await waitUntil(
+      () =>
+        Promise.resolve(
+          service.logs().some((e) => e.eventKey === event.eventKey && e.holders === 1),
+        ),
+      10_000,
+      () => 'not answered from memory',
+    );
+
+    proxy.pause();
+    expect((await issue(service.url, event.eventKey, 1).expect(200)).body).toEqual(holder.body);
+    // Its answer is known, but it is not sent before its record is committed.
+    const keyed = await timedIssue(event.eventKey, 3);
+    expectFastUnavailable(keyed);
+
+    proxy.resume();
+    await waitUntilReady(service, 10_000);
+    // (Replayed or not: the INSERT the proxy held may reach the server once it moves bytes again.)
+    const retried = await issue(service.url, event.eventKey, 3, keyed.key).expect(409);
+    const check = db();
+    try {
+      const record = await check('idempotencyKeys').where({ idempotencyKey: keyed.key }).first();
+      expect(record).toMatchObject({ responseStatus: 409, responseBody: retried.text });
+    } finally {
+      await check.destroy();
+    }
   });
 
   it('logged each failure once, as JSON, and never a stack trace in an answer', () => {

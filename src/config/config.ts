@@ -59,8 +59,6 @@ export interface AppConfig {
     purgeBatchSize: number;
     /** Answered keys each process remembers, to replay retransmissions without the database. */
     memoryKeys: number;
-    /** Answers given from memory are written to the database within about this long. */
-    writeBehindMs: number;
   };
   throttle: {
     ipLimit: number;
@@ -181,7 +179,6 @@ const schema = Joi.object({
   IDEMPOTENCY_PURGE_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
   IDEMPOTENCY_PURGE_BATCH_SIZE: Joi.number().integer().min(1).default(1_000),
   IDEMPOTENCY_MEMORY_KEYS: Joi.number().integer().min(0).default(50_000),
-  IDEMPOTENCY_WRITE_BEHIND_MS: Joi.number().integer().min(10).max(10_000).default(100),
 
   // A coarse flood guard. With end-user tokens, fairness is the per-user budget (by verified user), and a
   // thousand users behind one carrier NAT must not share 100 requests a second.
@@ -305,7 +302,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       purgeIntervalSeconds: v.IDEMPOTENCY_PURGE_INTERVAL_SECONDS,
       purgeBatchSize: v.IDEMPOTENCY_PURGE_BATCH_SIZE,
       memoryKeys: v.IDEMPOTENCY_MEMORY_KEYS,
-      writeBehindMs: v.IDEMPOTENCY_WRITE_BEHIND_MS,
     },
     throttle: {
       ipLimit: v.THROTTLE_IP_LIMIT,

@@ -115,6 +115,23 @@ export function storedAnswerOf(record: KeyRecord): StoredResponse | undefined {
   };
 }
 
+/** The record of a key answered with `response`, as committed. */
+export function answeredRecord(
+  { key, fingerprint }: IdempotentRequest,
+  response: StoredResponse,
+  expiresAt: Date,
+): KeyRecord {
+  return {
+    idempotencyKey: key,
+    ...fingerprint,
+    lockedAt: null,
+    responseStatus: response.status,
+    responseHeaders: response.headers,
+    responseBody: response.body,
+    expiresAt,
+  };
+}
+
 /** The fingerprint part of a record. */
 export function fingerprintOfRecord({ method, path, requestHash }: KeyRecord): RequestFingerprint {
   return { method, path, requestHash };

@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
+import { AnswerGroupCommit } from './answer-group-commit';
+import { CommittedAnswers } from './committed-answers';
 import { IdempotencyHooks } from './idempotency-hooks';
 import { IdempotencyPurger } from './idempotency-purger';
 import { IdempotencyRepository } from './idempotency.repository';
 import { IdempotencyService } from './idempotency.service';
-import { IdempotencyWriteBehind } from './idempotency-write-behind';
 
 @Module({
   providers: [
@@ -11,8 +12,15 @@ import { IdempotencyWriteBehind } from './idempotency-write-behind';
     IdempotencyService,
     IdempotencyPurger,
     IdempotencyHooks,
-    IdempotencyWriteBehind,
+    CommittedAnswers,
+    AnswerGroupCommit,
   ],
-  exports: [IdempotencyRepository, IdempotencyPurger, IdempotencyHooks, IdempotencyWriteBehind],
+  exports: [
+    IdempotencyRepository,
+    IdempotencyPurger,
+    IdempotencyHooks,
+    CommittedAnswers,
+    AnswerGroupCommit,
+  ],
 })
 export class IdempotencyModule {}

@@ -3,7 +3,12 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { IdempotencyKeyModel } from './idempotency-key.model';
-import type { ClaimTiming, KeyRecord, RequestFingerprint } from './idempotency-rules';
+import type {
+  ClaimTiming,
+  IdempotentRequest,
+  KeyRecord,
+  RequestFingerprint,
+} from './idempotency-rules';
 
 /** A stored key with the version it was read at, so a take-over can check nothing changed since. */
 export interface VersionedKeyRecord extends KeyRecord {
@@ -19,6 +24,26 @@ export interface ResponseToStore {
 }
 
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** A key record as one JSON object (`k` is the idempotency_keys row), to read many in one statement. */
+export const RECORD_JSON = `jsonb_build_object(
+  'idempotencyKey', k.idempotency_key, 'method', k.method, 'path', k.path,
+  'requestHash', k.request_hash, 'lockedAt', k.locked_at, 'responseStatus', k.response_status,
+  'responseHeaders', k.response_headers, 'responseBody', k.response_body, 'expiresAt', k.expires_at)`;
+
+/** A record read as RECORD_JSON. */
+export type RecordJson = Omit<KeyRecord, 'lockedAt' | 'expiresAt'> & {
+  lockedAt: string | null;
+  expiresAt: string;
+};
+
+export function recordOf(json: RecordJson): KeyRecord {
+  return {
+    ...json,
+    lockedAt: json.lockedAt === null ? null : new Date(json.lockedAt),
+    expiresAt: new Date(json.expiresAt),
+  };
+}
 
 export function toStoredResponse(response: ResponseToStore): StoredResponse {
   return {
@@ -66,94 +91,75 @@ export class IdempotencyRepository {
   async takeOver(
     db: Knex,
     record: VersionedKeyRecord,
-    fingerprint: RequestFingerprint,
-    timing: ClaimTiming,
-  ): Promise<IdempotencyClaim | undefined> {
-    const token = randomUUID();
-    const taken = await this.overwrite(db, record, fingerprint, timing, { token });
-    return taken ? new IdempotencyClaim(record.idempotencyKey, token) : undefined;
-  }
-
-  /**
-   * Writes answers given without the database (IdempotencyWriteBehind) for keys not stored yet; returns the
-   * keys that were already there, for the caller to judge.
-   */
-  async insertAnswers(
-    db: Knex,
-    answers: ReadonlyArray<{
-      key: string;
-      fingerprint: RequestFingerprint;
-      response: StoredResponse;
-    }>,
-    ttlSeconds: number,
-    answeredAt: ReadonlyArray<Date>,
-  ): Promise<string[]> {
-    const rows = answers.map(({ key, fingerprint, response }, index) => ({
-      key,
-      ...fingerprint,
-      status: response.status,
-      headers: response.headers,
-      body: response.body,
-      at: answeredAt[index],
-      expires: new Date(answeredAt[index].getTime() + ttlSeconds * 1000),
-    }));
-    const { rows: inserted } = await db.raw<{ rows: Array<{ key: string }> }>(
-      `INSERT INTO idempotency_keys
-         (idempotency_key, method, path, request_hash, response_status, response_headers, response_body,
-          created_at, expires_at)
-       SELECT a->>'key', a->>'method', a->>'path', a->>'requestHash', (a->>'status')::smallint,
-              a->'headers', a->>'body', (a->>'at')::timestamptz, (a->>'expires')::timestamptz
-         FROM jsonb_array_elements(?::jsonb) a
-       ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING idempotency_key AS key`,
-      [JSON.stringify(rows)],
-    );
-    const stored = new Set(inserted.map((row) => row.key));
-    return rows.filter((row) => !stored.has(row.key)).map((row) => row.key);
-  }
-
-  /** Replaces a key judge() found claimable with a complete answer, if it is still the version judged. */
-  async replaceWithAnswer(
-    db: Knex,
-    record: VersionedKeyRecord,
-    fingerprint: RequestFingerprint,
-    timing: ClaimTiming,
-    response: StoredResponse,
-  ): Promise<boolean> {
-    return this.overwrite(db, record, fingerprint, timing, { response });
-  }
-
-  /** Overwrites the version of a key that was judged, as a claim (token) or as an answer. */
-  private async overwrite(
-    db: Knex,
-    record: VersionedKeyRecord,
     { method, path, requestHash }: RequestFingerprint,
     { now, expiresAt }: ClaimTiming,
-    as: { token: string } | { response: StoredResponse },
-  ): Promise<boolean> {
-    const claim = 'token' in as;
+  ): Promise<IdempotencyClaim | undefined> {
+    const token = randomUUID();
     const updated = await db.raw<{ rowCount: number }>(
       `UPDATE idempotency_keys
           SET method = ?, path = ?, request_hash = ?, lock_token = ?, locked_at = ?,
-              response_status = ?, response_headers = ?, response_body = ?,
+              response_status = NULL, response_headers = NULL, response_body = NULL,
               created_at = ?, expires_at = ?
         WHERE idempotency_key = ? AND xmin = ?::xid`,
       [
         method,
         path,
         requestHash,
-        claim ? as.token : null,
-        claim ? now : null,
-        claim ? null : as.response.status,
-        claim ? null : JSON.stringify(as.response.headers),
-        claim ? null : as.response.body,
+        token,
+        now,
         now,
         expiresAt,
         record.idempotencyKey,
         record.version,
       ],
     );
-    return updated.rowCount === 1;
+    return updated.rowCount === 1 ? new IdempotencyClaim(record.idempotencyKey, token) : undefined;
+  }
+
+  /**
+   * The group commit of answers given without a batch (AnswerGroupCommit), in one statement: each answer is
+   * stored unless its key is there already. Returns the keys stored, and the records of the others as this
+   * statement saw them; a key written by a transaction that committed while this statement waited on it is
+   * in neither, for the caller to read again.
+   */
+  async insertAnswers(
+    db: Knex,
+    answers: ReadonlyArray<{
+      request: IdempotentRequest;
+      response: StoredResponse;
+      timing: ClaimTiming;
+    }>,
+  ): Promise<{ inserted: Set<string>; existing: KeyRecord[] }> {
+    const rows = answers.map(({ request, response, timing }) => ({
+      key: request.key,
+      ...request.fingerprint,
+      status: response.status,
+      headers: response.headers,
+      body: response.body,
+      at: timing.now,
+      expires: timing.expiresAt,
+    }));
+    const { rows: result } = await db.raw<{
+      rows: Array<{ inserted: string[]; existing: RecordJson[] }>;
+    }>(
+      `WITH answer AS (SELECT value AS a FROM jsonb_array_elements(?::jsonb)),
+       inserted AS (
+         INSERT INTO idempotency_keys
+           (idempotency_key, method, path, request_hash, response_status, response_headers, response_body,
+            created_at, expires_at)
+         SELECT a->>'key', a->>'method', a->>'path', a->>'requestHash', (a->>'status')::smallint,
+                a->'headers', a->>'body', (a->>'at')::timestamptz, (a->>'expires')::timestamptz
+           FROM answer
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING idempotency_key
+       )
+       SELECT (SELECT coalesce(jsonb_agg(idempotency_key), '[]'::jsonb) FROM inserted) AS inserted,
+              (SELECT coalesce(jsonb_agg(${RECORD_JSON}), '[]'::jsonb)
+                 FROM idempotency_keys k
+                WHERE k.idempotency_key IN (SELECT a->>'key' FROM answer)) AS existing`,
+      [JSON.stringify(rows)],
+    );
+    return { inserted: new Set(result[0].inserted), existing: result[0].existing.map(recordOf) };
   }
 
   /**

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { isUniqueViolation } from '../database/pg-errors';
 import { EventModel } from '../events/event.model';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
+import { RECORD_JSON, RecordJson, recordOf } from '../idempotency/idempotency.repository';
 import type { ClaimTiming, IdempotentRequest, KeyRecord } from '../idempotency/idempotency-rules';
 import { ConcurrentIssuanceError } from './concurrent-issuance.error';
 import type { HeldTicket } from './issuance-policy';
@@ -51,11 +52,7 @@ export class IssuanceRepository {
              AND t.user_id IN (SELECT jsonb_array_elements_text(?::jsonb)::bigint)) AS held,
          (SELECT d.issued_count FROM event_daily_counts d
            WHERE d.event_id = (SELECT id FROM e) AND d.kst_day = ?::date) AS today,
-         (SELECT coalesce(jsonb_agg(jsonb_build_object(
-            'idempotencyKey', k.idempotency_key, 'method', k.method, 'path', k.path,
-            'requestHash', k.request_hash, 'lockedAt', k.locked_at, 'responseStatus', k.response_status,
-            'responseHeaders', k.response_headers, 'responseBody', k.response_body,
-            'expiresAt', k.expires_at)), '[]'::jsonb)
+         (SELECT coalesce(jsonb_agg(${RECORD_JSON}), '[]'::jsonb)
             FROM idempotency_keys k
            WHERE k.idempotency_key IN (SELECT jsonb_array_elements_text(?::jsonb))) AS keys`,
       [eventKey, JSON.stringify(userIds), day, JSON.stringify(keys)],
@@ -64,9 +61,7 @@ export class IssuanceRepository {
       event: Record<string, unknown> | null;
       held: Array<{ ticketId: string; userId: number; issuedAt: string }>;
       today: number | null;
-      keys: Array<
-        Omit<KeyRecord, 'lockedAt' | 'expiresAt'> & { lockedAt: string | null; expiresAt: string }
-      >;
+      keys: RecordJson[];
     };
     return {
       event: row.event
@@ -84,16 +79,7 @@ export class IssuanceRepository {
         row.held.map((t) => [t.userId, { ...t, issuedAt: new Date(t.issuedAt) }] as const),
       ),
       issuedToday: row.today ?? 0,
-      keys: new Map(
-        row.keys.map((k) => [
-          k.idempotencyKey,
-          {
-            ...k,
-            lockedAt: k.lockedAt === null ? null : new Date(k.lockedAt),
-            expiresAt: new Date(k.expiresAt),
-          },
-        ]),
-      ),
+      keys: new Map(row.keys.map((json) => [json.idempotencyKey, recordOf(json)])),
     };
   }
 

@@ -17,13 +17,15 @@ import { runSerializable } from '../database/transaction';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
 import {
   IdempotentRequest,
+  Verdict,
   claimTiming,
   fingerprintOfRecord,
   isSameRequest,
   judge,
   storedAnswerOf,
 } from '../idempotency/idempotency-rules';
-import { IdempotencyWriteBehind } from '../idempotency/idempotency-write-behind';
+import { AnswerGroupCommit } from '../idempotency/answer-group-commit';
+import { CommittedAnswers } from '../idempotency/committed-answers';
 import type { EventModel } from '../events/event.model';
 import { FinalRefusals } from './final-refusals';
 import { decideIssuance, HeldTicket } from './issuance-policy';
@@ -87,7 +89,8 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     private readonly clock: Clock,
     private readonly issuance: IssuanceRepository,
     private readonly finalRefusals: FinalRefusals,
-    private readonly keyAnswers: IdempotencyWriteBehind,
+    private readonly committedAnswers: CommittedAnswers,
+    private readonly groupCommit: AnswerGroupCommit,
     private readonly metrics: Metrics,
   ) {
     this.batcher = new KeyedBatcher((eventKey, requests) => this.issueBatch(eventKey, requests), {
@@ -114,24 +117,20 @@ export class TicketIssuanceService implements OnApplicationShutdown {
   }
 
   /**
-   * Without the database when the answer is known: a key this process remembers (replay or 422), or an
-   * event whose refusals are final (FinalRefusals). The answers to keys are written behind.
+   * Without a batch when the answer is known: a key this process remembers (replay or 422), or an event
+   * whose refusals are final (FinalRefusals). A keyed final refusal is answered once its record is committed
+   * (AnswerGroupCommit) — or with the answer the key already holds; a key whose record may be replaced
+   * (expired) goes to a batch, which judges and writes it with the rules.
    */
   private async answerFromMemory(
     eventKey: string,
     { userId, idempotent }: IssueTicketRequest,
   ): Promise<IssueTicketResult | undefined> {
     const now = this.clock.now();
-    const verdict = idempotent && this.keyAnswers.recall(idempotent, now);
+    const verdict = idempotent && this.committedAnswers.recall(idempotent, now);
     if (verdict) {
       this.stats.fromMemory += 1;
-      return {
-        answer:
-          verdict.kind === 'replay'
-            ? { kind: 'replay', response: verdict.response }
-            : { kind: 'refused', error: verdict.error },
-        retries: 0,
-      };
+      return { answer: answerOfVerdict(verdict), retries: 0 };
     }
     const decision = await this.finalRefusals.decide(
       eventKey,
@@ -140,8 +139,17 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       now,
     );
     if (!decision) return undefined;
-    const answer = answerOf(decision, eventKey);
-    if (idempotent) this.keyAnswers.writeBehind(idempotent, responseOf(answer), now);
+    let answer = answerOf(decision, eventKey);
+    if (idempotent) {
+      const committed = await this.groupCommit.commit(
+        eventKey,
+        idempotent,
+        responseOf(answer),
+        now,
+      );
+      if (committed.kind === 'claimable') return undefined;
+      if (committed.kind !== 'stored') answer = answerOfVerdict(committed);
+    }
     this.stats.fromMemory += 1;
     return { answer, retries: 0 };
   }
@@ -170,8 +178,9 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     ).finally(() => this.metrics.batchDuration.observe((performance.now() - startedAt) / 1000));
     // Committed: what it tells outlives the batch.
     const { answers, keyed, settledState } = outcome;
-    for (const { request, response } of keyed)
-      this.keyAnswers.remember(request, response, outcome.now);
+    for (const { request, response, expiresAt } of keyed) {
+      this.committedAnswers.remember(request, response, expiresAt);
+    }
     if (settledState) {
       const { event, issuedToday, day, readAt } = settledState;
       this.finalRefusals.noteBatch(event, issuedToday, day, readAt);
@@ -223,9 +232,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       firstWithKey.set(idempotent.key, index);
       const record = snapshot.keys.get(idempotent.key);
       const verdict = judge(record, idempotent.fingerprint, now, lockTimeoutSeconds);
-      if (verdict.kind === 'replay')
-        answers[index] = { kind: 'replay', response: verdict.response };
-      if (verdict.kind === 'refused') answers[index] = { kind: 'refused', error: verdict.error };
+      if (verdict.kind !== 'claimable') answers[index] = answerOfVerdict(verdict);
     });
     const toDecide = requests
       .map((request, index) => ({ request, index }))
@@ -252,11 +259,12 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     for (const { request, index } of toDecide) {
       if (request.idempotent) stored.set(index, responseOf(answers[index]!));
     }
+    const timing = claimTiming(now, this.config.idempotency);
     await this.issuance.write(
       trx,
       event && issued.length > 0 ? { event, day, tickets: issued } : undefined,
       [...stored].map(([index, response]) => ({ request: requests[index].idempotent!, response })),
-      claimTiming(now, this.config.idempotency),
+      timing,
     );
     for (const [index, first] of copyOf) {
       const response = stored.get(first);
@@ -267,6 +275,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       ...[...stored].map(([index, response]) => ({
         request: requests[index].idempotent!,
         response,
+        expiresAt: timing.expiresAt,
       })),
       ...[...snapshot.keys.values()].flatMap((record) => {
         const response = storedAnswerOf(record);
@@ -275,6 +284,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
               {
                 request: { key: record.idempotencyKey, fingerprint: fingerprintOfRecord(record) },
                 response,
+                expiresAt: record.expiresAt,
               },
             ]
           : [];
@@ -295,8 +305,15 @@ export class TicketIssuanceService implements OnApplicationShutdown {
 /** What a committed batch decided, and what it saw of its event once written. */
 interface BatchOutcome {
   answers: IssueTicketAnswer[];
-  /** The complete answers of the batch's keys (stored now, or replayed from their records). */
-  keyed: Array<{ request: IdempotentRequest; response: StoredResponse }>;
+  /** The complete answers of the batch's keys (stored now, or read), with their records' expiry. */
+  keyed: Array<{ request: IdempotentRequest; response: StoredResponse; expiresAt: Date }>;
   now: Date;
   settledState?: { event: EventModel; issuedToday: number; day: string; readAt: number };
+}
+
+/** A key's stored answer (a replay) or refusal (422, 409 in flight) as this route's answer. */
+function answerOfVerdict(verdict: Exclude<Verdict, { kind: 'claimable' }>): IssueTicketAnswer {
+  return verdict.kind === 'replay'
+    ? { kind: 'replay', response: verdict.response }
+    : { kind: 'refused', error: verdict.error };
 }
