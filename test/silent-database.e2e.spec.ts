@@ -171,6 +171,20 @@ describe('a silent database', () => {
     proxy.resume();
   });
 
+  it('a keyed PATCH whose answer cannot be stored is not sent: 503 within the deadline', async () => {
+    const event = await createEvent(service.url, { totalQuantity: 100, ...OPEN_NOW });
+    proxy.pauseOn('update "idempotency_keys"');
+    const startedAt = Date.now();
+    const response = await request(service.url)
+      .patch(`/events/${event.eventKey}`)
+      .set('Idempotency-Key', randomUUID())
+      .send({ isActive: false });
+    expect(response.status).toBe(503);
+    expect(Number(response.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - startedAt).toBeLessThan(QUERY_TIMEOUT_MS + MARGIN_MS);
+    proxy.resume();
+  });
+
   it('after a failover, one request pays for the old connections, not one per pooled connection', async () => {
     const event = await createEvent(service.url, { totalQuantity: 100, ...OPEN_NOW });
     // Fill the pool with idle connections, then leave them all behind with the old server.

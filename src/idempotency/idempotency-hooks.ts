@@ -10,10 +10,13 @@ import {
   scopedKey,
 } from './idempotency-rules';
 import {
+  DomainError,
   IdempotencyKeyInFlightError,
   IdempotencyKeyReusedError,
+  ServiceUnavailableError,
 } from '../common/errors/domain-errors';
-import { logForRequest } from '../logging/request-log';
+import { toErrorResponse } from '../common/errors/error-response';
+import { addRequestLogFields, logForRequest } from '../logging/request-log';
 import { IdempotencyResult, Metrics } from '../metrics/metrics';
 import { IdempotencyService } from './idempotency.service';
 
@@ -41,7 +44,8 @@ const REPLAYED_HEADERS = ['content-type', 'retry-after'];
  *   use case (ticket issuance judges, decides and stores in one transaction). Any other route claims the key
  *   here, or replays the stored answer (`Idempotent-Replayed: true`), or is refused (422, 409).
  * - onSend: keep the answer exactly as it goes out, unless the use case stored it already; a 5xx or an
- *   input refusal (400) is not kept, the claim is released so a retry runs afresh.
+ *   input refusal (400) is not kept, the claim is released so a retry runs afresh. An answer that could not
+ *   be kept does not go out: it becomes a 503.
  */
 @Injectable()
 export class IdempotencyHooks {
@@ -118,9 +122,19 @@ export class IdempotencyHooks {
         this.count('stored');
       }
     } catch (error) {
-      // The answer still goes out; the claim times out and a retry takes it over.
       // (The key itself is never logged: it is the client's secret handle on its request.)
-      logForRequest(request, 'warn', { err: error }, 'idempotent answer not stored');
+      if (reply.statusCode >= 500 || reply.statusCode === 400) {
+        logForRequest(request, 'warn', { err: error }, 'Idempotency-Key claim not released');
+      } else {
+        // An answer leaves only once its record is committed. Not stored: 409 when another request took
+        // the key over, else 503 — a retry learns the outcome once the claim is released or times out.
+        const refusal = toErrorResponse(
+          error instanceof DomainError ? error : new ServiceUnavailableError(),
+        );
+        void reply.status(refusal.status).headers(refusal.headers);
+        addRequestLogFields(request, { err: error });
+        return JSON.stringify(refusal.body);
+      }
     }
     return payload;
   }

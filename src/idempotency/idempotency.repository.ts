@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { IdempotencyKeyInFlightError } from '../common/errors/domain-errors';
 import { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { IdempotencyKeyModel } from './idempotency-key.model';
 import type {
@@ -164,11 +165,12 @@ export class IdempotencyRepository {
 
   /**
    * Stores the answer of a claim, in the caller's transaction when it passes one. The caller sets
-   * `claim.stored` once that transaction has committed.
+   * `claim.stored` once that transaction has committed. A claim taken over meanwhile (its lock timed out)
+   * stores nothing: another request holds the key now, so this answer must not go out (409 in flight).
    */
   async complete(db: Knex, claim: IdempotencyClaim, response: ResponseToStore): Promise<void> {
     const stored = toStoredResponse(response);
-    await IdempotencyKeyModel.query(db)
+    const updated = await IdempotencyKeyModel.query(db)
       .patch({
         responseStatus: stored.status,
         responseHeaders: stored.headers,
@@ -177,6 +179,7 @@ export class IdempotencyRepository {
         lockedAt: null,
       })
       .where({ idempotencyKey: claim.key, lockToken: claim.token });
+    if (updated === 0) throw new IdempotencyKeyInFlightError(1);
   }
 
   /** Gives the key back (a 5xx is not an answer to keep), so a retry runs afresh. */
