@@ -1,7 +1,11 @@
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
+import request from 'supertest';
 import { dataParent, freePort } from './support/embedded-server';
-import { runUntilExit, startService, waitUntilReady } from './support/service-process';
+import { OPEN_NOW, eventBody } from './support/fixtures';
+import { postJson } from './support/http-client';
+import { runUntilExit, startService, waitUntil, waitUntilReady } from './support/service-process';
 
 const asRoot = process.getuid?.() === 0;
 
@@ -29,6 +33,87 @@ describe('the embedded default (DATABASE_URL unset)', () => {
 
   /** The production build's own settings for a start that must fail (runUntilExit adds no defaults). */
   const refusedStartEnv = { NODE_ENV: 'production', ADMIN_AUTH: 'disabled', PORT: '0' };
+
+  const refusesConnections = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = tcpConnect(port, '127.0.0.1');
+      socket.once('connect', () => socket.destroy() && resolve(false));
+      socket.once('error', (error: NodeJS.ErrnoException) =>
+        resolve(error.code === 'ECONNREFUSED'),
+      );
+    });
+
+  it('drains on SIGTERM, then stops its PostgreSQL: a request during the drain is answered, exit 0', async () => {
+    const parent = folder(0o755);
+    const env = await embeddedEnv(join(parent, 'pg'));
+    const service = await startService({ ...env, SHUTDOWN_READINESS_DELAY_MS: '2000' });
+    try {
+      await waitUntilReady(service);
+      service.child.kill('SIGTERM');
+      await waitUntil(
+        async () => (await fetch(`${service.url}/health/ready`)).status === 503,
+        10_000,
+        () => `readiness did not turn 503 while draining:\n${service.lines.slice(-20).join('\n')}`,
+        service.exited,
+      );
+      // Served while draining, with its database: a write.
+      const created = await request(service.url).post('/events').send(eventBody(OPEN_NOW));
+      expect(created.status).toBe(201);
+      expect(created.headers.connection).toBe('close');
+      expect(await service.exited).toBe(0);
+      expect(service.logs()).toContainEqual(expect.objectContaining({ msg: 'issuance totals' }));
+      // Stopped after the drain, and cleanly: a server that is killed leaves its postmaster.pid behind.
+      expect(await refusesConnections(Number(env.EMBEDDED_PG_PORT))).toBe(true);
+      expect(existsSync(join(parent, 'pg', 'postmaster.pid'))).toBe(false);
+    } finally {
+      if (service.child.exitCode === null) service.child.kill('SIGKILL');
+    }
+  });
+
+  it('drains the same way on Ctrl-C (SIGINT to the whole process group): PostgreSQL is not in that group', async () => {
+    const env = await embeddedEnv(join(folder(0o755), 'pg'));
+    const service = await startService(env, { ownProcessGroup: true });
+    try {
+      await waitUntilReady(service);
+      const event = eventBody({ ...OPEN_NOW, totalQuantity: 1_000_000 });
+      await request(service.url).post('/events').send(event).expect(201);
+      const tickets = `${service.url}/events/${event.eventKey}/tickets`;
+      // Clients on connections of their own, until the server no longer takes connections.
+      const statuses: number[] = [];
+      const refused: string[] = [];
+      const client = async (firstUserId: number) => {
+        for (let userId = firstUserId; ; userId++) {
+          try {
+            statuses.push((await postJson(tickets, { userId }, false)).status);
+          } catch (error) {
+            refused.push((error as NodeJS.ErrnoException).code ?? String(error));
+            return;
+          }
+        }
+      };
+      const clients = Array.from({ length: 8 }, (_, i) => client(i * 1_000_000 + 1));
+      await waitUntil(
+        () => Promise.resolve(statuses.length >= 100),
+        20_000,
+        () => `the clients got ${statuses.length} answers`,
+      );
+      process.kill(-service.child.pid!, 'SIGINT');
+      await Promise.all(clients);
+
+      expect(await service.exited).toBe(0);
+      // Every answer came from a live database, and every ticket issued was answered.
+      expect(statuses.filter((status) => status !== 201)).toEqual([]);
+      const totals = service.logs().find((entry) => entry.msg === 'issuance totals');
+      expect(totals).toMatchObject({ issuanceTotals: { issued: statuses.length } });
+      // A connection the server no longer took (never a request it dropped: the totals say so).
+      expect(refused.filter((code) => code !== 'ECONNREFUSED' && code !== 'ECONNRESET')).toEqual(
+        [],
+      );
+      expect(await refusesConnections(Number(env.EMBEDDED_PG_PORT))).toBe(true);
+    } finally {
+      if (service.child.exitCode === null) process.kill(-service.child.pid!, 'SIGKILL');
+    }
+  });
 
   it('leaves the mode of a shared parent folder alone (1777 stays 1777)', async () => {
     const shared = folder(0o1777);

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 
 /** The part of the `embedded-postgres` API used here (its types need ESM resolution). */
 type EmbeddedPostgresClass = new (options: Record<string, unknown>) => {
@@ -119,4 +119,44 @@ function folderClosedToPostgresUser(
     if ((stat.mode & search) === 0) return { folder, mode: stat.mode & 0o7777, owner: stat.uid };
   }
   return undefined;
+}
+
+/**
+ * The embedded server for the service (main.ts), run by embedded-postgres-process.ts in a process of its own
+ * and a session of its own (detached), for two reasons. A Ctrl-C in a terminal signals the whole foreground
+ * process group, and PostgreSQL takes SIGINT as a fast shutdown that ends every session at once: out of that
+ * group, it keeps serving while the service drains. And embedded-postgres installs an exit hook (on SIGINT
+ * and SIGTERM it stops the server and exits at once) that would cut the service's drain short: in a process
+ * that only holds the server, that is what it should do. That process stops the server when its stdin
+ * closes: on `stop()`, after the drain, or when the service dies, however it dies.
+ */
+export async function startEmbeddedPostgresProcess(
+  options: EmbeddedOptions,
+): Promise<Pick<EmbeddedDatabase, 'url' | 'stop'>> {
+  const script = join(__dirname, `embedded-postgres-process${extname(__filename)}`);
+  // Under ts-node (npm run start:dev) the script is TypeScript too.
+  const loader = script.endsWith('.ts') ? ['-r', 'ts-node/register/transpile-only'] : [];
+  const child = spawn(process.execPath, [...loader, script, JSON.stringify(options)], {
+    detached: true,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  // 'close', not 'exit': its stdout (the reason a start failed) is read to the end first.
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  type Answer = { url?: string; error?: string };
+  const answer = await new Promise<Answer>((resolve) => {
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      if (text.includes('\n')) resolve(JSON.parse(text.slice(0, text.indexOf('\n'))) as Answer);
+    });
+    void exited.then(() => resolve({ error: 'the embedded PostgreSQL process ended at start' }));
+  });
+  if (answer.url === undefined) throw new Error(answer.error);
+  return {
+    url: answer.url,
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
 }

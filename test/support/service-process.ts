@@ -21,11 +21,16 @@ export interface ServiceProcess {
 /**
  * The service as operators run it — `node dist/src/main.js` in a process of its own, JSON logs on stdout —
  * with test-friendly defaults under `env`. Resolves once it answers /health/live (not ready: some tests
- * want to see it become ready).
+ * want to see it become ready). `ownProcessGroup`: it leads a process group, as a command in a terminal
+ * does (a Ctrl-C signals the whole group: `process.kill(-pid, 'SIGINT')`).
  */
-export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+export async function startService(
+  env: Record<string, string>,
+  { ownProcessGroup = false } = {},
+): Promise<ServiceProcess> {
   const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, [MAIN_JS], {
+    detached: ownProcessGroup,
     env: {
       ...process.env,
       NODE_ENV: 'production',
