@@ -1,11 +1,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { LoadResults, PlannedRequest } from './load-client';
 
 export const scratch = mkdtempSync(join(tmpdir(), 'golden-ticket-bench-'));
+// mkdtemp makes it 700; as root the embedded server runs as the `postgres` user, which must enter it.
+chmodSync(scratch, 0o755);
 
 /** Runs a plan through the load client in its own process and returns what it measured. */
 export async function runLoad(

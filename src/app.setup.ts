@@ -12,6 +12,7 @@ import type { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.module';
 import { setUpOpenApi } from './openapi/openapi';
 import { IdempotencyHooks } from './idempotency/idempotency-hooks';
+import { ShutdownState } from './health/shutdown-state';
 import { logCompletedRequest, requestIdOf } from './logging/request-log';
 import { rootLogger } from './logging/root-logger';
 import { SurgeThrottler } from './throttling/surge-throttler';
@@ -76,6 +77,13 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   fastify.addHook('onSend', (request, reply, payload) =>
     idempotency.onSend(request, reply, payload),
   );
+  // Answers sent while draining close their connection, so a keep-alive client sends its next request on a
+  // new one (through the balancer, elsewhere) instead of on a socket the server closes as soon as it is idle.
+  const shutdown = app.get(ShutdownState);
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    if (shutdown.shuttingDown) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   const metrics = app.get(Metrics);
   const requestCompleted: RequestCompletion['requestCompleted'] = (request, reply) => {
     logCompletedRequest(request, reply);

@@ -7,7 +7,7 @@ import { AppModule } from './app.module';
 import { createFastifyAdapter, prepareApp } from './app.setup';
 import { runClusterPrimary } from './cluster/cluster-primary';
 import { AppConfig, loadConfig } from './config/config';
-import { EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres';
+import { startEmbeddedPostgresProcess } from './database/embedded-postgres';
 import { isDatabaseUnavailable } from './database/pg-errors';
 import { rootLogger } from './logging/root-logger';
 
@@ -15,9 +15,9 @@ import { rootLogger } from './logging/root-logger';
 async function ensureDatabase(
   config: AppConfig,
   log: Logger,
-): Promise<EmbeddedDatabase | undefined> {
+): Promise<{ stop(): Promise<void> } | undefined> {
   if (config.database.url) return undefined;
-  const embedded = await startEmbeddedPostgres({
+  const embedded = await startEmbeddedPostgresProcess({
     dir: config.database.embeddedDir,
     port: config.database.embeddedPort,
     persistent: true,
@@ -78,10 +78,12 @@ async function main(): Promise<number> {
   const log = rootLogger(config);
   if (cluster.isWorker) return runServer(config, log);
   const embedded = await ensureDatabase(config, log);
-  const exitCode =
-    config.workers > 1 ? await runClusterPrimary(config, log) : await runServer(config, log);
-  await embedded?.stop();
-  return exitCode;
+  try {
+    return config.workers > 1 ? await runClusterPrimary(config, log) : await runServer(config, log);
+  } finally {
+    // Once the service has drained (or could not start): its last queries are done.
+    await embedded?.stop();
+  }
 }
 
 /** What went wrong at start-up, in words an operator can act on. */

