@@ -85,28 +85,23 @@ function checkKeys(entries: Entry[]): Violation[] {
   const finals = entries.filter((entry) => entry.key !== undefined && isFinal(entry));
   for (const [key, answers] of group(finals, (entry) => entry.key!)) {
     for (const sameRequest of group(answers, requestOf).values()) {
-      const pair = closestDisagreement(sameRequest);
+      const pair = closestPair(sameRequest, (a, b) => answerOf(a) !== answerOf(b));
       if (pair) {
         violations.push({
           kind: 'key-two-answers',
           message: `key ${key}: one request, two final answers (${pair[0].status} then ${pair[1].status})`,
-          ...windowOf(pair, entries),
+          ...windowWithFirst(pair, answers, entries),
           eventKey: pair[0].eventKey,
         });
       }
     }
-    const owners = [
-      ...group(
-        answers.filter((e) => e.status !== 422),
-        requestOf,
-      ).values(),
-    ];
-    if (owners.length > 1) {
-      const pair = [owners[0][0], owners[1][0]].sort((a, b) => a.doneAt - b.doneAt);
+    const owning = answers.filter((entry) => entry.status !== 422);
+    const pair = closestPair(owning, (a, b) => requestOf(a) !== requestOf(b));
+    if (pair) {
       violations.push({
         kind: 'key-two-requests',
         message: `key ${key}: two different requests both answered (neither refused 422)`,
-        ...windowOf(pair, entries),
+        ...windowWithFirst(pair, answers, entries),
         eventKey: pair[0].eventKey,
       });
     }
@@ -114,16 +109,27 @@ function checkKeys(entries: Entry[]): Violation[] {
   return violations;
 }
 
-/** Of answers in time order, the adjacent two that differ and lie closest together. */
-function closestDisagreement(answers: Entry[]): [Entry, Entry] | undefined {
+/** Of entries in time order, the adjacent two that differ and lie closest together. */
+function closestPair(
+  answers: Entry[],
+  differ: (a: Entry, b: Entry) => boolean,
+): [Entry, Entry] | undefined {
   const sorted = [...answers].sort((a, b) => a.doneAt - b.doneAt);
   let best: [Entry, Entry] | undefined;
   for (let i = 1; i < sorted.length; i++) {
     const [a, b] = [sorted[i - 1], sorted[i]];
-    if (answerOf(a) === answerOf(b)) continue;
+    if (!differ(a, b)) continue;
     if (!best || b.doneAt - a.sentAt < best[1].doneAt - best[0].sentAt) best = [a, b];
   }
   return best;
+}
+
+/** The pair's window, with the key's first final answer shown too (the one the key stands for). */
+function windowWithFirst(pair: Entry[], answers: Entry[], entries: Entry[]) {
+  const window = windowOf(pair, entries);
+  const first = answers.reduce((a, b) => (a.doneAt <= b.doneAt ? a : b));
+  if (!window.entries.includes(first.id)) window.entries.unshift(first.id);
+  return window;
 }
 
 /** The entries of the same key (or user and event) between the first's send and the last's answer. */

@@ -34,6 +34,8 @@ export async function runNemesis(
     await stage.late.start();
     history.fault({ kind: 'late-start', target: stage.late.name, startAt, endAt: history.now() });
   })();
+  // Awaited at the end; a failure meanwhile must not go unhandled (and end the run without its cleanup).
+  lateStart.catch(() => undefined);
   const kinds: Array<readonly [Kind, number]> = [
     ['kill-9', 3],
     ['sigterm', 3],

@@ -188,7 +188,7 @@ async function run(options: Options, root: string, cleanup: Cleanup): Promise<nu
   }
 
   const sessions = planSessions(rng.fork(1), seed, events, from, seconds);
-  const deadline = until + 15_000;
+  const deadline = until + 10_000;
   const stage: Stage = {
     history,
     instances,
@@ -366,6 +366,10 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
+  process.on('unhandledRejection', (error) => {
+    log(`harness failure: ${String(error)}`);
+    void cleanup.run().then(() => process.exit(2));
+  });
   let code = 2;
   try {
     code = await run(parseOptions(args), projectRoot(), cleanup);

@@ -226,8 +226,28 @@ export class Instance {
     return this.child !== undefined;
   }
 
+  /**
+   * Starts the instance and waits until it is ready. A start that fails (the database cut at that moment
+   * stops it at once) is tried again, as an orchestrator restarts a crashed replica, for up to a minute.
+   */
   async start(): Promise<void> {
-    if (this.child) return;
+    const deadline = Date.now() + 60_000;
+    while (!this.child) {
+      const child = this.spawn();
+      const ready = await waitFor(
+        async () =>
+          this.child !== child || (await fetch(`http://127.0.0.1:${this.port}/health/ready`)).ok,
+        Math.max(0, deadline - Date.now()),
+        () => `${this.name} did not become ready (see ${this.logFile})`,
+      ).then(() => this.child === child);
+      if (ready) return;
+      if (Date.now() > deadline)
+        throw new Error(`${this.name} kept exiting at start (see ${this.logFile})`);
+      await sleep(1_000);
+    }
+  }
+
+  private spawn(): ChildProcess {
     this.starts += 1;
     const log = createWriteStream(this.logFile, { flags: 'a' });
     log.write(`--- start ${this.starts} at ${new Date().toISOString()}\n`);
@@ -246,14 +266,7 @@ export class Instance {
         resolve();
       }),
     );
-    await waitFor(
-      async () => {
-        if (this.child !== child) throw new Error(`${this.name} exited while starting`);
-        return (await fetch(`http://127.0.0.1:${this.port}/health/ready`)).ok;
-      },
-      60_000,
-      () => `${this.name} did not become ready (see ${this.logFile})`,
-    );
+    return child;
   }
 
   /** The whole instance at once, no drain. */

@@ -148,7 +148,7 @@ export function ticketRequest(session: Session, userId = session.userId): Reques
 
 /**
  * A mobile app: its request at arrival, resent until a final answer; a third of keyed apps lose the answer
- * and resend the key later (once or twice); a few change the body under the key, mid-retries or after.
+ * and resend the key up to 10 s later (once or twice); a few change the body under the key, mid-retries or after.
  */
 export async function runSession(
   clients: Clients,
@@ -167,7 +167,7 @@ export async function runSession(
   });
   const resends = rng.chance(keyed ? 0.35 : 0.2) ? rng.int(1, 2) : 0;
   for (let i = 0; i < resends; i++) {
-    await sleep(rng.between(300, 12_000));
+    await sleep(rng.between(300, 10_000));
     if (clients.history.now() >= deadline) return;
     await clients.untilFinal(rng, spec, 'lost-answer', options);
   }
