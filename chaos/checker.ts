@@ -19,6 +19,8 @@ export interface DbSnapshot {
   dailyCounts: Array<{ eventKey: string; kstDay: string; issuedCount: number }>;
   /** Keys claimed and never answered. */
   keysInFlight: string[];
+  /** Every key's stored answer. */
+  storedAnswers: Array<{ key: string; status: number; body: string }>;
 }
 
 export interface CheckInput {
@@ -56,6 +58,7 @@ export function check(input: CheckInput): Report {
     ...checkAnswers(input),
     ...checkTickets(input),
     ...checkRecovery(input),
+    ...checkStored(input),
   ];
   const fcfs = checkFirstComeFirstServed(input);
   violations.push(...fcfs.violations);
@@ -312,6 +315,39 @@ function checkRecovery({ entries, db, probes }: CheckInput): Violation[] {
       message: `key ${probe.key}: no final answer after recovery (probe round ${probe.round}: ${last.status ?? last.error} ${messageOf(last) ?? ''})`,
       ...windowOf([last], entries),
       eventKey: last.eventKey,
+    });
+  }
+  return violations;
+}
+
+/** How long after an answer its record's loss is blamed on what happened then (a write-behind's reach). */
+const STORED_WINDOW_MS = 5_000;
+
+/**
+ * An answer to a keyed request is sent only once it is stored: after the run, every key that got a final
+ * answer other than 422 has a record, holding one of the answers given.
+ */
+function checkStored({ entries, db }: CheckInput): Violation[] {
+  const violations: Violation[] = [];
+  const stored = new Map(db.storedAnswers.map((record) => [record.key, record]));
+  const owning = entries.filter(
+    (entry) => entry.key !== undefined && isFinal(entry) && entry.status !== 422,
+  );
+  for (const [key, answers] of group(owning, (entry) => entry.key!)) {
+    const first = answers.reduce((a, b) => (a.doneAt <= b.doneAt ? a : b));
+    const record = stored.get(key);
+    if (record && answers.some((e) => e.status === record.status && e.answer === record.body)) {
+      continue;
+    }
+    const window = windowOf([first], entries);
+    violations.push({
+      kind: record ? 'stored-answer-never-given' : 'answer-not-stored',
+      message: record
+        ? `key ${key}: the database holds ${record.status} ${record.body.slice(0, 80)}, an answer never given`
+        : `key ${key}: answered ${first.status}, but no record of the key exists after the run`,
+      ...window,
+      to: window.to + STORED_WINDOW_MS,
+      eventKey: first.eventKey,
     });
   }
   return violations;

@@ -313,8 +313,8 @@ async function snapshot(url: string): Promise<DbSnapshot> {
       `SELECT e.event_key, d.kst_day::text AS kst_day, d.issued_count
          FROM event_daily_counts d JOIN events e ON e.id = d.event_id`,
     );
-    const inFlight = await knex.raw<{ rows: Array<{ idempotency_key: string }> }>(
-      'SELECT idempotency_key FROM idempotency_keys WHERE lock_token IS NOT NULL',
+    const keys = await knex.raw<{ rows: Array<Record<string, unknown>> }>(
+      'SELECT idempotency_key, lock_token, response_status, response_body FROM idempotency_keys',
     );
     return {
       events: events.rows.map((row) => ({
@@ -335,7 +335,16 @@ async function snapshot(url: string): Promise<DbSnapshot> {
         kstDay: String(row.kst_day),
         issuedCount: Number(row.issued_count),
       })),
-      keysInFlight: inFlight.rows.map((row) => row.idempotency_key),
+      keysInFlight: keys.rows
+        .filter((row) => row.lock_token !== null)
+        .map((row) => String(row.idempotency_key)),
+      storedAnswers: keys.rows
+        .filter((row) => row.response_status !== null)
+        .map((row) => ({
+          key: String(row.idempotency_key),
+          status: Number(row.response_status),
+          body: String(row.response_body),
+        })),
     };
   } finally {
     await knex.destroy();

@@ -10,6 +10,12 @@ const ROOT = join(__dirname, '..');
 const soldOut = JSON.stringify({ statusCode: 409, message: MESSAGES.soldOut });
 const switchedOff = JSON.stringify({ statusCode: 400, message: MESSAGES.switchedOff });
 const unavailable = JSON.stringify({ statusCode: 503, message: '일시적으로 …' });
+const ticket = JSON.stringify({
+  ticketId: 't2',
+  userId: 2,
+  eventKey: 'e',
+  issuedAt: '2026-01-01T00:00:00Z',
+});
 
 let nextId = 0;
 function entry(fields: Partial<Entry>): Entry {
@@ -42,6 +48,10 @@ function input(entries: Entry[], faults: CheckInput['faults'] = []): CheckInput 
       tickets: [],
       dailyCounts: [],
       keysInFlight: [],
+      storedAnswers: [
+        { key: 'k1', status: 409, body: soldOut },
+        { key: 'k2', status: 201, body: ticket },
+      ],
     },
     probes: [],
     origin: 0,
@@ -117,12 +127,6 @@ describe('chaos checker', () => {
   });
 
   it('fails an acknowledged ticket the database does not hold, and a refusal followed by a later winner', () => {
-    const ticket = JSON.stringify({
-      ticketId: 't2',
-      userId: 2,
-      eventKey: 'e',
-      issuedAt: '2026-01-01T00:00:00Z',
-    });
     const run = input([
       entry({ sentAt: 0, doneAt: 10 }),
       entry({
@@ -147,6 +151,12 @@ describe('chaos checker', () => {
     run.db.events[0].issuedCount = 1;
     run.db.dailyCounts.push({ eventKey: 'e', kstDay: '2026-01-01', issuedCount: 1 });
     expect(kinds(check(run))).toEqual(['fcfs-sold-out-then-won']);
+  });
+  it('fails a key answered without a record of its answer after the run', () => {
+    const run = input([entry({ key: 'k9' })]);
+    expect(kinds(check(run))).toEqual(['answer-not-stored']);
+    run.db.storedAnswers.push({ key: 'k9', status: 400, body: switchedOff });
+    expect(kinds(check(run))).toEqual(['stored-answer-never-given']);
   });
 });
 
