@@ -27,11 +27,12 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: 'const keyRows = [].map(',
   },
   {
-    name: 'write-behind-never-flushes',
-    what: 'answers given from memory are never written: their keys exist in no database record',
-    file: 'src/idempotency/idempotency-write-behind.js',
-    find: 'this.flushing = this.writePending().finally(() => (this.flushing = undefined));',
-    replace: 'this.pending = [];',
+    name: 'answers-before-commit',
+    what: "keyed answers given from memory go out before their records commit, and a key's stored answer is not consulted",
+    file: 'src/idempotency/answer-group-commit.js',
+    find: 'return this.batcher.submit(lane, { request, response, now });',
+    replace:
+      "void this.batcher.submit(lane, { request, response, now }).catch(() => undefined); return Promise.resolve({ kind: 'stored' });",
   },
 ];
 

@@ -6,7 +6,7 @@
  * nemesis injects faults; then checks the recorded history and the database (checker.ts). Exit code 0: no
  * violation; 1: violations (printed with the seed and the windows that show them); 2: the harness failed.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import knexFactory from 'knex';
@@ -108,6 +108,8 @@ async function run(options: Options, root: string, cleanup: Cleanup): Promise<nu
   const replay = `npm run chaos -- --seconds ${seconds} --seed ${seed}${options.mutate ? ` --mutate ${options.mutate}` : ''}`;
   log(`seed ${seed}, ${seconds} s (replay the plan: ${replay})`);
   const scratch = mkdtempSync(join(tmpdir(), 'golden-ticket-chaos-'));
+  // mkdtemp makes it 700; as root the embedded server runs as `postgres`, which must enter it.
+  chmodSync(scratch, 0o755);
   cleanup.add('scratch folder', () => rmSync(scratch, { recursive: true, force: true }));
   const dist = options.mutate ? mutatedBuild(root, options.mutate, cleanup) : join(root, 'dist');
   const mainJs = join(dist, 'src', 'main.js');

@@ -173,7 +173,8 @@ describe('chaos mutations', () => {
     ).toThrow(/occurs 0 times in src\/main.js/);
   });
 
-  // The proof that the harness can fail: a build whose issuance forgets its keys' records, in a copy of dist/.
+  // The proof that the harness can fail: a build that answers keyed requests before their records commit
+  // (a copy of dist/, mutated).
   it('a short seeded run against a mutated build reports a key with two answers', async () => {
     const out = mkdtempSync(join(tmpdir(), 'golden-ticket-chaos-test-'));
     try {
@@ -183,7 +184,7 @@ describe('chaos mutations', () => {
           '-r',
           'ts-node/register/transpile-only',
           join(ROOT, 'chaos', 'run.ts'),
-          ...['--seconds', '25', '--seed', '7', '--mutate', 'issuance-skips-key-records'],
+          ...['--seconds', '25', '--seed', '7', '--mutate', 'answers-before-commit'],
           ...['--out', out, '--no-faketime'],
         ],
         { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -197,7 +198,7 @@ describe('chaos mutations', () => {
       expect(stdout).toMatch(/seed 7: \d+ VIOLATIONS .*key-two-answers/);
       expect(stdout).toMatch(/\[key-two-answers\] seed 7: key chaos-7-/);
       const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8'));
-      expect(history.mutation).toBe('issuance-skips-key-records');
+      expect(history.mutation).toBe('answers-before-commit');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
