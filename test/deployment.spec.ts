@@ -19,7 +19,7 @@ const K8S_DIR = join(ROOT, 'deploy', 'k8s');
 const read = (...path: string[]) => readFileSync(join(ROOT, ...path), 'utf8');
 
 /** Settings that are secrets: only ever from the Secret (Kubernetes) or the compose file's own stack. */
-const SECRET_SETTINGS = ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN'];
+const SECRET_SETTINGS = ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN', 'METRICS_TOKEN'];
 const SECRET_NAME = 'golden-ticket';
 /** Margin between the app's own shutdown bound and the orchestrator's SIGKILL. */
 const KILL_MARGIN_SECONDS = 5;
@@ -41,6 +41,15 @@ function serviceSettings(): Set<string> {
   const names = [...source.matchAll(/^ {2}([A-Z][A-Z0-9_]*): Joi\./gm)].map((match) => match[1]);
   expect(names.length).toBeGreaterThan(20);
   return new Set(names);
+}
+
+/** The metrics route as its Nest controller declares it. */
+function metricsRoute(): string {
+  const prefix = /@Controller\('([^']*)'\)/.exec(
+    read('src', 'metrics', 'metrics.controller.ts'),
+  )?.[1];
+  expect(prefix).toBeDefined();
+  return `/${prefix}`;
 }
 
 /** The health routes as the Nest controller declares them (no global prefix anywhere). */
@@ -251,7 +260,7 @@ interface Deployment {
       rollingUpdate: { maxUnavailable: number | string; maxSurge: number | string };
     };
     template: {
-      metadata: { labels: Record<string, string> };
+      metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
       spec: {
         terminationGracePeriodSeconds: number;
         securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
@@ -263,7 +272,7 @@ interface Deployment {
 interface Manifest {
   apiVersion: string;
   kind: string;
-  metadata?: { name?: string };
+  metadata?: { name?: string; labels?: Record<string, string> };
   [field: string]: unknown;
 }
 
@@ -344,6 +353,19 @@ describe('docker-compose.yml and deploy/nginx/nginx.conf', () => {
         target: Number(parts[parts.length - 1]),
       };
     });
+
+  it('says which Compose it needs: env_file with path and required is Compose >= 2.24', () => {
+    const longForm = (app.env_file ?? []).some(
+      (entry: unknown) => typeof entry === 'object' && entry !== null && 'required' in entry,
+    );
+    expect(longForm).toBe(true);
+    for (const file of [['README.md'], ['deploy', 'README.md'], ['docker-compose.yml']]) {
+      expect([file.join('/'), /Compose (?:>= |≥ )?2\.24/.test(read(...file))]).toEqual([
+        file.join('/'),
+        true,
+      ]);
+    }
+  });
 
   it('app can be scaled: no host port, no container_name, only an internal port equal to PORT', () => {
     expect(app.ports).toBeUndefined();
@@ -535,7 +557,7 @@ describe('deploy/k8s', () => {
       spec: {
         type?: string;
         selector: Record<string, string>;
-        ports: Array<{ port: number; targetPort: string | number }>;
+        ports: Array<{ name?: string; port: number; targetPort: string | number }>;
       };
     }
   >('Service');
@@ -716,6 +738,75 @@ describe('deploy/k8s', () => {
     if (heap !== undefined) {
       expect(Number(heap) * 1024 ** 2).toBeLessThan(memoryBytes(limits!.memory));
     }
+  });
+
+  it('Prometheus scrapes each pod directly: annotations on the app port and route', () => {
+    const annotations = deployment.spec.template.metadata.annotations ?? {};
+    expect(annotations['prometheus.io/scrape']).toBe('true');
+    expect(Number(annotations['prometheus.io/port'])).toBe(config.port);
+    expect(annotations['prometheus.io/path']).toBe(metricsRoute());
+  });
+
+  it('the optional ServiceMonitor scrapes the Service’s pods with the Secret’s METRICS_TOKEN', () => {
+    const file = join(K8S_DIR, 'monitoring', 'servicemonitor.yaml');
+    const monitor = parse(readFileSync(file, 'utf8')) as {
+      kind: string;
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        endpoints: Array<{
+          port: string;
+          path: string;
+          authorization: { type: string; credentials: { name: string; key: string } };
+        }>;
+      };
+    };
+    expect(monitor.kind).toBe('ServiceMonitor');
+    expect(isSubset(monitor.spec.selector.matchLabels, service.metadata?.labels ?? {})).toBe(true);
+    const [endpoint] = monitor.spec.endpoints;
+    expect(service.spec.ports.map((port) => port.name)).toContain(endpoint.port);
+    expect(endpoint.path).toBe(metricsRoute());
+    expect(endpoint.authorization).toEqual({
+      type: 'Bearer',
+      credentials: { name: SECRET_NAME, key: 'METRICS_TOKEN' },
+    });
+    expect(secretKeys).toContain('METRICS_TOKEN');
+    // Guarded in the pods by the same token.
+    expect(config.metricsToken).toBeDefined();
+  });
+
+  it('the public path routes the API alone: no /metrics, /docs or /health through the Ingress', () => {
+    const ingress = manifestOf<
+      Manifest & {
+        spec: {
+          rules: Array<{
+            http: {
+              paths: Array<{
+                path: string;
+                pathType: string;
+                backend: { service: { name: string; port: { name?: string; number?: number } } };
+              }>;
+            };
+          }>;
+        };
+      }
+    >('Ingress');
+    const paths = ingress.spec.rules.flatMap((rule) => rule.http.paths);
+    expect(paths.map((path) => path.path).sort()).toEqual(['/events', '/users']);
+    for (const path of paths) {
+      expect(path.pathType).toBe('Prefix');
+      expect(path.backend.service.name).toBe(service.metadata?.name);
+      expect(service.spec.ports.map((port) => port.name)).toContain(path.backend.service.port.name);
+    }
+    const routed = (url: string) =>
+      paths.some(({ path }) => url === path || url.startsWith(`${path}/`));
+    for (const url of [metricsRoute(), '/docs', '/docs-json', ...healthRoutes()]) {
+      expect([url, routed(url)]).toEqual([url, false]);
+    }
+    for (const url of ['/events', '/events/launch/tickets', '/users/42/tickets']) {
+      expect([url, routed(url)]).toEqual([url, true]);
+    }
+    // And no Swagger UI in the pods.
+    expect(config.docsUi).toBe(false);
   });
 
   it('runs as the non-root user of the image, by number', () => {

@@ -28,6 +28,7 @@ describe('OpenAPI document', () => {
         'GET /users/{userId}/tickets',
         'GET /health/live',
         'GET /health/ready',
+        'GET /metrics',
       ].sort(),
     );
   });
@@ -51,6 +52,7 @@ describe('OpenAPI document', () => {
     expect(document.components.securitySchemes).toMatchObject({
       adminBearer: { type: 'http', scheme: 'bearer' },
       userJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+      metricsBearer: { type: 'http', scheme: 'bearer' },
     });
     const securityOf = (method: string, path: string) =>
       (document.paths[path][method].security ?? []).flatMap((entry) => Object.keys(entry));
@@ -59,6 +61,44 @@ describe('OpenAPI document', () => {
     expect(securityOf('post', '/events/{eventKey}/tickets')).toEqual(['userJwt']);
     expect(securityOf('get', '/users/{userId}/tickets')).toEqual(['userJwt']);
     expect(securityOf('get', '/events')).toEqual([]);
+    expect(securityOf('get', '/metrics')).toEqual(['metricsBearer']);
+  });
+
+  it('documents what the Idempotency-Key and a body add: 409 in flight, 422 reused, 413, 415', () => {
+    const statusesOf = (method: string, path: string) =>
+      Object.keys(contract.document.paths[path][method].responses);
+    for (const [method, path] of [
+      ['post', '/events'],
+      ['patch', '/events/{eventKey}'],
+      ['post', '/events/{eventKey}/tickets'],
+    ]) {
+      expect([path, statusesOf(method, path)]).toEqual([
+        path,
+        expect.arrayContaining(['400', '409', '413', '415', '422', '429', '503']),
+      ]);
+    }
+    expect(statusesOf('get', '/metrics').sort()).toEqual(['200', '401']);
+  });
+
+  it('names every example after what it shows', () => {
+    const names: string[] = [];
+    for (const operations of Object.values(contract.document.paths)) {
+      for (const operation of Object.values(operations)) {
+        for (const response of Object.values(operation.responses)) {
+          const examples = (
+            response.content?.['application/json'] as
+              { examples?: Record<string, { value: { message: string } }> } | undefined
+          )?.examples;
+          names.push(...Object.keys(examples ?? {}));
+        }
+      }
+    }
+    expect(names).toEqual(
+      expect.arrayContaining(['soldOut', 'idempotencyKeyReused', 'idempotencyKeyInFlight']),
+    );
+    expect(names.filter((name) => !/^[a-z][A-Za-z]+$/.test(name) || /^example/.test(name))).toEqual(
+      [],
+    );
   });
 
   it('documents the spec’s exact messages, the headers, 429 and 503', () => {
@@ -136,5 +176,43 @@ describe('OpenAPI document', () => {
 
     check('GET', '/health/live')(await request(t.url).get('/health/live'));
     check('GET', '/health/ready')(await request(t.url).get('/health/ready'));
+  });
+});
+
+/** Swagger UI's "Try it out" sends the documented request examples: they work today and any day after. */
+describe('OpenAPI request examples', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ now: new Date().toISOString() });
+  });
+  afterAll(() => t.close());
+
+  it('create an event that issues tickets today and a year from now', async () => {
+    const { document } = await OpenApiContract.load(t.url);
+    const exampleBody = (method: string, path: string) => {
+      const { requestBody } = document.paths[path][method] as unknown as {
+        requestBody: {
+          content: { 'application/json': { schema: { properties: Record<string, object> } } };
+        };
+      };
+      const { properties } = requestBody.content['application/json'].schema;
+      return Object.fromEntries(
+        Object.entries(properties).map(([name, schema]) => [
+          name,
+          (schema as { example: unknown }).example,
+        ]),
+      );
+    };
+    const event = exampleBody('post', '/events');
+    await request(t.url).post('/events').send(event).expect(201);
+    const ticket = exampleBody('post', '/events/{eventKey}/tickets');
+    const tickets = `/events/${String(event.eventKey)}/tickets`;
+    await request(t.url).post(tickets).send(ticket).expect(201);
+    t.clock.advance(366 * 24 * 3600 * 1000);
+    await request(t.url)
+      .post(tickets)
+      .send({ ...ticket, userId: Number(ticket.userId) + 1 })
+      .expect(201);
   });
 });

@@ -33,7 +33,10 @@ export class EventsController {
       201: { description: 'Created', schema: schemas.createdEvent },
       400: BAD_INPUT,
       401: ADMIN_ONLY,
-      409: { description: 'eventKey taken', messages: ['이미 존재하는 이벤트입니다.'] },
+      409: {
+        description: 'eventKey taken',
+        examples: { eventKeyTaken: '이미 존재하는 이벤트입니다.' },
+      },
     },
   })
   createEvent(

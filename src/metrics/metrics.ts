@@ -34,6 +34,13 @@ export type IdempotencyResult = (typeof IDEMPOTENCY_RESULTS)[number];
 /** Events running now, with their remaining tickets (at most REMAINING_EVENTS_MAX of them). */
 export type RemainingTicketsSource = () => Promise<Array<{ eventKey: string; remaining: number }>>;
 
+/** prom-client's default gauges with a counter's `_total` suffix, left out of the registry. */
+const GAUGES_NAMED_TOTAL = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 /** Route label of requests that matched no route: one value, whatever the path (no series explosion). */
 export const UNMATCHED_ROUTE = '(unmatched)';
 /** The remaining-tickets gauge is read at scrape time, and the read is good for this long. */
@@ -115,6 +122,9 @@ export class Metrics {
 
   constructor(@Inject(KNEX) knex: Knex) {
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names these gauges like counters, which Prometheus' naming rules (promtool check metrics)
+    // refuse; sum(nodejs_active_handles) and the like give the same totals from the by-type gauges.
+    for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(name);
     const pool = (knex.client as { pool?: PoolLike }).pool;
 
     // Gauges read at scrape time (collect), from their sources.

@@ -1,13 +1,40 @@
-import { applyDecorators } from '@nestjs/common';
+import {
+  PayloadTooLargeException,
+  UnsupportedMediaTypeException,
+  applyDecorators,
+} from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiResponse } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import {
+  AdminCredentialsError,
+  EventNotFoundError,
+  IdempotencyKeyInFlightError,
+  IdempotencyKeyMalformedError,
+  IdempotencyKeyReusedError,
+  OtherUserError,
+  ServiceUnavailableError,
+  TooManyRequestsError,
+  UserTokenExpiredError,
+  UserTokenInvalidError,
+  UserTokenMissingError,
+} from '../common/errors/domain-errors';
+import { toErrorResponse } from '../common/errors/error-response';
 import * as schemas from './schemas';
 
-/** Documented outcomes of an operation: status → the schema of its body and example bodies. */
-type Outcomes = Record<
-  number,
-  { description: string; schema?: SchemaObject; messages?: string[]; example?: unknown }
->;
+/**
+ * Documented outcomes of an operation: status → the schema of its body, and either error examples (named
+ * after what each shows, in Swagger UI's drop-down) or one example body.
+ */
+type Outcome = {
+  description: string;
+  schema?: SchemaObject;
+  examples?: Record<string, string>;
+  example?: unknown;
+};
+type Outcomes = Record<number, Outcome>;
+
+/** The message the service really sends for an error, so an example cannot differ from it. */
+const messageOf = (error: unknown) => toErrorResponse(error).body.message;
 
 const X_REQUEST_ID = ApiHeader({
   name: 'X-Request-Id',
@@ -26,13 +53,59 @@ const IDEMPOTENCY_KEY = ApiHeader({
 const SHED: Outcomes = {
   429: {
     description: 'Throttled (Retry-After)',
-    messages: ['요청이 너무 많습니다. 잠시 후 다시 시도해주세요.'],
+    examples: { throttled: messageOf(new TooManyRequestsError(1)) },
   },
   503: {
     description: 'Database unreachable or contention outlasted the retries (Retry-After)',
-    messages: ['일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해주세요.'],
+    examples: { databaseUnavailable: messageOf(new ServiceUnavailableError()) },
   },
 };
+
+/** What the Idempotency-Key adds to every keyed operation. */
+const KEYED: Outcomes = {
+  400: {
+    description: 'a malformed Idempotency-Key',
+    examples: { malformedIdempotencyKey: messageOf(new IdempotencyKeyMalformedError()) },
+  },
+  409: {
+    description: 'the same Idempotency-Key still in flight (Retry-After)',
+    examples: { idempotencyKeyInFlight: messageOf(new IdempotencyKeyInFlightError(1)) },
+  },
+  422: {
+    description: 'the Idempotency-Key already used for another request',
+    examples: { idempotencyKeyReused: messageOf(new IdempotencyKeyReusedError()) },
+  },
+};
+
+/** What Fastify refuses in any JSON body before the route runs. */
+const WITH_BODY: Outcomes = {
+  413: {
+    description: 'a body over BODY_LIMIT_BYTES',
+    examples: { bodyTooLarge: messageOf(new PayloadTooLargeException()) },
+  },
+  415: {
+    description: 'a body that is not application/json',
+    examples: { notJson: messageOf(new UnsupportedMediaTypeException()) },
+  },
+};
+
+/** Outcomes of one status from two sources: descriptions joined, examples side by side. */
+function merge(outcomes: Outcomes, more: Outcomes): Outcomes {
+  const merged = { ...outcomes };
+  for (const [status, outcome] of Object.entries(more)) {
+    const own = merged[Number(status)];
+    merged[Number(status)] = own
+      ? {
+          ...own,
+          description: `${own.description}, or ${outcome.description}`,
+          examples: { ...own.examples, ...outcome.examples },
+        }
+      : { ...outcome, description: capitalized(outcome.description) };
+  }
+  return merged;
+}
+
+const capitalized = (text: string) => text[0].toUpperCase() + text.slice(1);
 
 /** One operation of the spec: summary, body, headers and every outcome with its exact messages. */
 export function ApiOperationDoc(options: {
@@ -41,7 +114,10 @@ export function ApiOperationDoc(options: {
   idempotent?: boolean;
   outcomes: Outcomes;
 }) {
-  const outcomes = { ...options.outcomes, ...SHED };
+  const outcomes = merge(
+    merge(merge(options.outcomes, options.idempotent ? KEYED : {}), options.body ? WITH_BODY : {}),
+    SHED,
+  );
   return applyDecorators(
     ApiOperation({ summary: options.summary }),
     X_REQUEST_ID,
@@ -54,12 +130,12 @@ export function ApiOperationDoc(options: {
         content: {
           'application/json': {
             schema: outcome.schema ?? schemas.error,
-            ...(outcome.messages
+            ...(outcome.examples
               ? {
                   examples: Object.fromEntries(
-                    outcome.messages.map((message, index) => [
-                      `example${index + 1}`,
-                      { value: { statusCode: Number(status), message } },
+                    Object.entries(outcome.examples).map(([name, message]) => [
+                      name,
+                      { summary: message, value: { statusCode: Number(status), message } },
                     ]),
                   ),
                 }
@@ -73,29 +149,29 @@ export function ApiOperationDoc(options: {
   );
 }
 
-export const BAD_INPUT = {
+export const BAD_INPUT: Outcome = {
   description: 'Malformed body, id, key or date (names the field)',
-  messages: ['userId은(는) 1 이상이어야 합니다.'],
+  examples: { badField: 'userId은(는) 1 이상이어야 합니다.' },
 };
-export const UNKNOWN_EVENT = {
+export const UNKNOWN_EVENT: Outcome = {
   description: 'Unknown eventKey',
-  messages: ['존재하지 않는 이벤트입니다.'],
+  examples: { unknownEvent: messageOf(new EventNotFoundError()) },
 };
-export const USER_TOKEN_REFUSED = {
+export const USER_TOKEN_REFUSED: Outcome = {
   description:
     'End-user tokens are on and the Bearer JWT is missing, malformed, badly signed, of another issuer or ' +
     'audience, or expired (WWW-Authenticate: Bearer error="invalid_token")',
-  messages: [
-    '로그인이 필요합니다. Authorization: Bearer <토큰> 헤더를 보내주세요.',
-    '인증 토큰이 유효하지 않습니다. 다시 로그인해주세요.',
-    '인증 토큰이 만료되었습니다. 다시 로그인해주세요.',
-  ],
+  examples: {
+    tokenMissing: messageOf(new UserTokenMissingError()),
+    tokenInvalid: messageOf(new UserTokenInvalidError()),
+    tokenExpired: messageOf(new UserTokenExpiredError()),
+  },
 };
-export const OTHER_USER = {
+export const OTHER_USER: Outcome = {
   description: 'A valid end-user token whose subject is another user than the userId asked for',
-  messages: ['다른 사용자의 티켓은 요청하거나 조회할 수 없습니다.'],
+  examples: { otherUser: messageOf(new OtherUserError()) },
 };
-export const ADMIN_ONLY = {
+export const ADMIN_ONLY: Outcome = {
   description: 'ADMIN_TOKEN is set and the Bearer token is missing or wrong',
-  messages: ['관리자 인증이 필요합니다. Authorization: Bearer <관리자 토큰> 헤더를 확인해주세요.'],
+  examples: { adminTokenMissingOrWrong: messageOf(new AdminCredentialsError()) },
 };

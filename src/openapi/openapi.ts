@@ -30,6 +30,15 @@ export function setUpOpenApi(app: NestFastifyApplication, ui: boolean): void {
       },
       'userJwt',
     )
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'opaque',
+        description: 'METRICS_TOKEN, when set',
+      },
+      'metricsBearer',
+    )
     .build();
   const document = SwaggerModule.createDocument(app, config);
   SwaggerModule.setup('docs', app, document, {

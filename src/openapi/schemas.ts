@@ -7,15 +7,17 @@ const timestamp: SchemaObject = {
   pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$',
   example: '2026-01-15T10:00:00Z',
 };
+// Request examples are an event open from a past day to a far one, so "Try it out" issues tickets whatever
+// the day (test/openapi.e2e.spec.ts runs them on today's clock and a year later).
 const zonedTimestampIn: SchemaObject = {
   type: 'string',
   description: 'ISO-8601 with a zone (Z or ±hh:mm); fractions are truncated to whole seconds.',
-  example: '2026-01-15T19:00:00+09:00',
+  example: '2026-01-01T00:00:00+09:00',
 };
 const eventKey: SchemaObject = {
   type: 'string',
   pattern: '^[A-Za-z0-9_-]{1,100}$',
-  example: 'launch-2026',
+  example: 'launch',
 };
 const positiveInt: SchemaObject = { type: 'integer', minimum: 1 };
 
@@ -38,7 +40,7 @@ export const createEventBody: SchemaObject = {
     endAt: {
       ...zonedTimestampIn,
       description: 'after startAt',
-      example: '2026-01-31T23:59:59+09:00',
+      example: '2099-12-31T23:59:59+09:00',
     },
   },
 };

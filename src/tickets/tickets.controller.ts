@@ -42,26 +42,21 @@ export class TicketsController {
       200: { description: 'Already held: the same ticket again', schema: schemas.ticket },
       400: {
         description: 'Outside the period, switched off, or bad input',
-        messages: [
-          '이벤트 기간이 아닙니다.',
-          '현재 발급이 중단된 이벤트입니다.',
-          'userId은(는) 1 이상이어야 합니다.',
-        ],
+        examples: {
+          outsidePeriod: '이벤트 기간이 아닙니다.',
+          switchedOff: '현재 발급이 중단된 이벤트입니다.',
+          badUserId: 'userId은(는) 1 이상이어야 합니다.',
+        },
       },
       401: USER_TOKEN_REFUSED,
       403: OTHER_USER,
       404: UNKNOWN_EVENT,
       409: {
-        description: "Sold out, today's cap reached, or the same Idempotency-Key still in flight",
-        messages: [
-          '티켓이 모두 소진되었습니다.',
-          '오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.',
-          '같은 Idempotency-Key의 요청이 아직 처리 중입니다. 잠시 후 다시 시도해주세요.',
-        ],
-      },
-      422: {
-        description: 'Idempotency-Key reused for another request',
-        messages: ['이 Idempotency-Key는 다른 요청에 이미 사용되었습니다. 새 키로 요청해주세요.'],
+        description: "Sold out or today's cap reached",
+        examples: {
+          soldOut: '티켓이 모두 소진되었습니다.',
+          dailyLimitReached: '오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.',
+        },
       },
     },
   })

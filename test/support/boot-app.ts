@@ -6,6 +6,7 @@ import { Clock } from '../../src/clock/clock';
 import type { ManualClock } from '../../src/clock/manual-clock';
 import type { AppConfig } from '../../src/config/config';
 import { APP_CONFIG } from '../../src/config/config.module';
+import { observeResponses } from './openapi-coverage';
 
 /**
  * The real AppModule in-process on Fastify, listening on a free loopback port, with the given configuration
@@ -27,6 +28,7 @@ export async function bootApp(
       bufferLogs: true,
     },
   );
+  observeResponses(app.getHttpAdapter().getInstance());
   await prepareApp(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
   return app;

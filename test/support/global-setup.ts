@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import knexFactory from 'knex';
 import { buildKnexConfig } from '../../src/database/knex-config';
 import { startSuitePostgres } from './embedded-server';
+import { startObserving } from './openapi-coverage';
 import { TEMPLATE_SUFFIX, testServerUrl } from './test-database';
 
 /**
@@ -32,6 +33,7 @@ export default async function globalSetup(): Promise<void> {
     baseUrl = embedded.url;
   }
   process.env.TEST_DATABASE_URL = baseUrl;
+  startObserving();
 
   const template = `${new URL(baseUrl).pathname.slice(1)}${TEMPLATE_SUFFIX}`;
   const admin = knexFactory(buildKnexConfig({ url: testServerUrl(baseUrl, 'postgres') }));

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from './embedded-server';
+import { keepDocument, observe } from './openapi-coverage';
 
 /** The production build's entry point (built by the global setup). */
 export const MAIN_JS = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
@@ -69,12 +70,21 @@ export async function startService(
       return exited;
     },
   };
+  // What the process answered, from its request log lines, for the OpenAPI completeness check.
+  child.once('close', () => {
+    for (const { method, route, statusCode } of service.logs()) {
+      if (typeof method === 'string' && typeof route === 'string') {
+        observe(method, route, Number(statusCode));
+      }
+    }
+  });
   await waitUntil(
     async () => (await fetch(`${url}/health/live`)).ok,
     30_000,
     () => `the service at ${url} did not start:\n${lines.slice(-20).join('\n')}`,
     exited,
   );
+  await keepDocument(url);
   return service;
 }
 

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { AppConfig, loadConfig } from '../../src/config/config';
 import { ManualClock } from '../../src/clock/manual-clock';
 import { bootApp } from './boot-app';
+import { keepDocument } from './openapi-coverage';
 import { connect, createTestDatabase } from './test-database';
 
 export interface TestApp {
@@ -44,9 +45,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const clock = new ManualClock(options.now ?? '2026-03-01T12:00:00Z');
   const app = await bootApp(config, clock);
   const db = connect(databaseUrl);
+  const url = await app.getUrl();
+  await keepDocument(url);
   return {
     app,
-    url: await app.getUrl(),
+    url,
     databaseUrl,
     db,
     clock,
