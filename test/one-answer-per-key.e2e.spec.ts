@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
+import { IdempotencyKeyReusedError } from '../src/common/errors/domain-errors';
 import { IdempotencyPurger } from '../src/idempotency/idempotency-purger';
+import { fingerprintOf } from '../src/idempotency/idempotency-rules';
+import { TicketIssuanceService } from '../src/tickets/ticket-issuance.service';
 import { FinalRefusals } from '../src/tickets/final-refusals';
 import { OPEN_NOW, createEvent, issue } from './support/fixtures';
 import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
@@ -150,6 +153,39 @@ describe('one answer per Idempotency-Key', () => {
       // The new day is open to everyone else.
       await issue(a.url, event.eventKey, 8).expect(201);
       expect(await a.db('tickets').where({ userId: 7 })).toEqual([]);
+    });
+
+    // Found by the chaos checker (seed 107): a key's owner queued in one batch behind another body under
+    // the same key was told 422 instead of its stored answer.
+    it("in one batch, another body under a stored key gets 422 and the key's own request its answer, even behind it", async () => {
+      setClocks('2026-03-10T03:00:00Z');
+      const event = await createEvent(a.url);
+      const key = randomUUID();
+      const owner = await issue(a.url, event.eventKey, 11, key).expect(201);
+      // B has never seen the key: both go to one batch (submitted in the same turn of the event loop).
+      const issuance = b.app.get(TicketIssuanceService);
+      const fingerprint = (userId: number) =>
+        fingerprintOf(
+          'POST',
+          '/events/:eventKey/tickets',
+          { eventKey: event.eventKey },
+          { userId },
+        );
+      const ask = (userId: number) =>
+        issuance.issue(event.eventKey, {
+          userId,
+          idempotent: { key, fingerprint: fingerprint(userId) },
+        });
+      const [other, own] = await Promise.all([ask(12), ask(11)]);
+      expect(other.answer).toMatchObject({
+        kind: 'refused',
+        error: expect.any(IdempotencyKeyReusedError),
+      });
+      expect(own.answer).toEqual({
+        kind: 'replay',
+        response: expect.objectContaining({ body: owner.text }),
+      });
+      expect(await a.db('tickets').where({ userId: 12 })).toEqual([]);
     });
 
     it('what an instance remembers of a key expires with its record, not later', async () => {

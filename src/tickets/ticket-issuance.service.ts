@@ -214,25 +214,27 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       requests.flatMap((request) => (request.idempotent ? [request.idempotent.key] : [])),
     );
 
-    // 1. Idempotency-Keys: a key seen before is answered from its record; a key repeated inside this batch
-    //    gets the answer of its first copy (filled in at the end).
+    // 1. Idempotency-Keys: every copy is judged against its key's record (replay, 422, 409). A key the batch
+    //    may take (none stored, or expired) goes to its first copy here; later copies of the same request
+    //    get that copy's answer (filled in at the end), another request under it 422.
     const firstWithKey = new Map<string, number>();
     const copyOf = new Map<number, number>();
     requests.forEach(({ idempotent }, index) => {
       if (!idempotent) return;
-      const first = firstWithKey.get(idempotent.key);
-      if (first !== undefined) {
-        if (isSameRequest(requests[first].idempotent!.fingerprint, idempotent.fingerprint)) {
-          copyOf.set(index, first);
-        } else {
-          answers[index] = { kind: 'refused', error: new IdempotencyKeyReusedError() };
-        }
-        return;
-      }
-      firstWithKey.set(idempotent.key, index);
       const record = snapshot.keys.get(idempotent.key);
       const verdict = judge(record, idempotent.fingerprint, now, lockTimeoutSeconds);
-      if (verdict.kind !== 'claimable') answers[index] = answerOfVerdict(verdict);
+      if (verdict.kind !== 'claimable') {
+        answers[index] = answerOfVerdict(verdict);
+        return;
+      }
+      const first = firstWithKey.get(idempotent.key);
+      if (first === undefined) {
+        firstWithKey.set(idempotent.key, index);
+      } else if (isSameRequest(requests[first].idempotent!.fingerprint, idempotent.fingerprint)) {
+        copyOf.set(index, first);
+      } else {
+        answers[index] = { kind: 'refused', error: new IdempotencyKeyReusedError() };
+      }
     });
     const toDecide = requests
       .map((request, index) => ({ request, index }))
