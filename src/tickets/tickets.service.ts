@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Knex } from 'knex';
 import { KNEX } from '../database/database.module';
-import { UserTicketView, toUserTicketView } from './ticket.views';
 import { TicketsRepository } from './tickets.repository';
 
 /** Use case: list a user's tickets. */
@@ -12,7 +11,8 @@ export class TicketsService {
     private readonly tickets: TicketsRepository,
   ) {}
 
-  async listUserTickets(userId: number): Promise<UserTicketView[]> {
-    return (await this.tickets.listByUser(this.knex, userId)).map(toUserTicketView);
+  /** The answer's JSON text, newest first (`[]` for none), in one query. */
+  listUserTickets(userId: number): Promise<string> {
+    return this.tickets.listByUserAsJson(this.knex, userId);
   }
 }
