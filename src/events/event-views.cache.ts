@@ -38,7 +38,7 @@ interface Entry {
   /** As of when isActive is known (a query's sending, or a PATCH here): an older read must not undo it. */
   flagAt: number;
   readAt: number;
-  rendered?: { day: string; open: boolean; answer: CachedAnswer };
+  rendered?: { open: boolean; answer: CachedAnswer };
 }
 
 interface CandidateList {
@@ -91,24 +91,30 @@ export class EventViewsCache {
     if (!entry) return undefined;
     const started = performance.now();
     entry.readAt = started;
-    while (this.isStale(entry, started, kstDay(this.clock.now()))) await this.reread();
-    this.rereadSoon(entry.syncedAt, started);
-    const now = this.clock.now();
-    return this.render(entry, now, kstDay(now));
+    for (;;) {
+      const now = this.clock.now();
+      if (!this.isStale(entry, started, kstDay(now))) {
+        this.rereadSoon(entry.syncedAt, started);
+        return this.render(entry, now);
+      }
+      await this.reread();
+    }
   }
 
   /** The events running now (inside their period and switched on), oldest start first. */
   async running(): Promise<CachedAnswer> {
     const started = performance.now();
     this.listReadAt = started;
-    while (this.listIsStale(started)) await this.reread();
+    let now = this.clock.now();
+    while (this.listIsStale(started, now)) {
+      await this.reread();
+      now = this.clock.now();
+    }
     const list = this.list!;
     this.rereadSoon(list.syncedAt, started);
-    const now = this.clock.now();
-    const day = kstDay(now);
     const body = `[${list.entries
       .filter((entry) => entry.event.isOpenAt(now))
-      .map((entry) => this.render(entry, now, day).body)
+      .map((entry) => this.render(entry, now).body)
       .join(',')}]`;
     return { body, etag: etagOf(body) };
   }
@@ -140,10 +146,9 @@ export class EventViewsCache {
     return true;
   }
 
-  private listIsStale(started: number): boolean {
+  private listIsStale(started: number, now: Date): boolean {
     const list = this.list;
     if (!list || started - list.syncedAt > VIEW_FRESHNESS_MS) return true;
-    const now = this.clock.now();
     const second = truncateToSecond(now).getTime();
     if (second < list.from || second > list.until) return true;
     const day = kstDay(now);
@@ -234,14 +239,17 @@ export class EventViewsCache {
     return entry;
   }
 
-  /** The view's bytes and ETag, rendered once per change of its counts, flag, day or openness. */
-  private render(entry: Entry, now: Date, day: string): CachedAnswer {
+  /**
+   * The view's bytes and ETag at `now`, rendered once per change of its counts, flag or openness (its
+   * count is of now's KST day: isStale said so just before).
+   */
+  private render(entry: Entry, now: Date): CachedAnswer {
     const open = entry.event.isOpenAt(now);
     const rendered = entry.rendered;
-    if (rendered && rendered.day === day && rendered.open === open) return rendered.answer;
-    const body = JSON.stringify(toEventView(entry.event, entry.day === day ? entry.today : 0, now));
+    if (rendered && rendered.open === open) return rendered.answer;
+    const body = JSON.stringify(toEventView(entry.event, entry.today, now));
     const answer = { body, etag: etagOf(body) };
-    entry.rendered = { day, open, answer };
+    entry.rendered = { open, answer };
     return answer;
   }
 }
