@@ -176,6 +176,14 @@ describe('event reads from memory', () => {
     const none = await request(t.url).get('/users/78/tickets').expect(200);
     expect(none.text).toBe('[]');
     expect(none.headers['cache-control']).toBe('private, no-store');
+
+    // Users asking at once are answered by one query together: each still gets exactly their own.
+    await issue(t.url, events[2].eventKey, 79).expect(201);
+    const one = (await request(t.url).get('/users/79/tickets').expect(200)).text;
+    const together = await Promise.all(
+      [77, 78, 79, 77, 80, 79].map((userId) => request(t.url).get(`/users/${userId}/tickets`)),
+    );
+    expect(together.map((r) => r.text)).toEqual([before, '[]', one, before, '[]', one]);
   });
 });
 
