@@ -64,8 +64,11 @@ export class EventsRepository {
         .leftJoin('eventDailyCounts as d', (join) =>
           join.on('d.eventId', 'e.id').andOn('d.kstDay', db.raw('?::date', [day])),
         )
+        // Only the conditions asked for: a first read of one event is a lookup by its unique key.
         .where((where) => {
-          void where.whereIn('e.id', named.ids).orWhere(listed);
+          void where.whereRaw('false');
+          if (named.ids.length > 0) void where.orWhereIn('e.id', named.ids);
+          if (window) void where.orWhere(listed);
           if (named.eventKey !== undefined) void where.orWhere('e.eventKey', named.eventKey);
         })
         .select(
