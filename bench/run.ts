@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --runs 3] [-- --only surge|scale-out]`: the opening-second surge against the
+ * `npm run bench [-- --runs 3] [-- --only surge|scale-out|reads]`: the opening-second surge against the
  * production build, side by side with this machine's HTTP and database ceilings measured in the same run,
  * then the invariants checked in the database; the KST-midnight cap scenario; and the scale-out scenario
- * (the same kind of storm against 1, 2 and 3 service processes on one database). With several runs every
+ * (the same kind of storm against 1, 2 and 3 service processes on one database); and the reads (the drop
+ * with event-page reads mixed in, against the same drop without, and each read route's storm against
+ * /health/live in the same run). With several runs every
  * figure is the median of the runs. Prints one table and writes bench/results/latest.json. A benchmark,
  * not a test: it asserts no timing, but it fails loudly when an invariant is broken.
  */
@@ -37,13 +39,14 @@ const MAIN_JS = join(__dirname, '..', 'src', 'main.js');
 
 interface Planned extends PlannedRequest {
   userId: number;
-  kind: 'original' | 'retransmit-key' | 'retransmit-natural';
+  kind: 'original' | 'retransmit-key' | 'retransmit-natural' | 'read';
 }
 
 interface Options {
   runs: number;
   surge: boolean;
   scaleOut: boolean;
+  reads: boolean;
   /** Where the surge's service writes a V8 CPU profile (`--cpu-prof DIR`), to find where time goes. */
   cpuProfileDir?: string;
 }
@@ -56,13 +59,14 @@ function parseOptions(argv: string[]): Options {
   const runs = Number(value('runs') ?? 1);
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
   const only = value('only');
-  if (only !== undefined && only !== 'surge' && only !== 'scale-out') {
-    throw new Error('--only takes surge or scale-out');
+  if (only !== undefined && only !== 'surge' && only !== 'scale-out' && only !== 'reads') {
+    throw new Error('--only takes surge, scale-out or reads');
   }
   return {
     runs,
-    surge: only !== 'scale-out',
-    scaleOut: only !== 'surge',
+    surge: only === undefined || only === 'surge',
+    scaleOut: only === undefined || only === 'scale-out',
+    reads: only === undefined || only === 'reads',
     cpuProfileDir: value('cpu-prof'),
   };
 }
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
   try {
     const runs: SurgeRun[] = [];
     const scaleOutRuns: ScaleOutRun[] = [];
+    const readsRuns: ReadsRun[] = [];
     for (let run = 1; run <= options.runs; run++) {
       if (options.surge) {
         console.log(`\nrun ${run}/${options.runs}: surge, HTTP ceiling, database ceiling`);
@@ -82,11 +87,17 @@ async function main(): Promise<void> {
         console.log(`\nrun ${run}/${options.runs}: scale-out`);
         scaleOutRuns.push(await scaleOutRun(serverUrl));
       }
+      if (options.reads) {
+        console.log(
+          `\nrun ${run}/${options.runs}: reads (the drop as users make it, the read storm)`,
+        );
+        readsRuns.push(await readsRun(await freshDatabase(serverUrl), run, options.cpuProfileDir));
+      }
     }
     const midnight = options.surge
       ? await runMidnightScenario(await freshDatabase(serverUrl), scenario.midnight)
       : undefined;
-    report(options, runs, scaleOutRuns, midnight);
+    report(options, runs, scaleOutRuns, readsRuns, midnight);
   } finally {
     await stopServer();
   }
@@ -379,25 +390,12 @@ function summarizeSurge(
   const { plan, results } = surge;
   const statusCounts: Record<string, number> = {};
   results.status.forEach((status) => (statusCounts[status] = (statusCounts[status] ?? 0) + 1));
-  const outcome = (index: number): string => {
-    const status = results.status[index];
-    if (status === 201 && plan[index].kind === 'original') return 'issued';
-    if (status === 200 || status === 201) return 'repeat';
-    if (status === 409 && results.message[index] === SOLD_OUT) return 'soldOut';
-    if (status === 409) return 'inFlight';
-    return `status${status}`;
-  };
+  const { outcome, lastIssuedMs, issuedPerSecond, rejectedPerSecond } = issuanceRates(
+    plan,
+    results,
+  );
   const latencies: Record<string, number[]> = {};
   plan.forEach((_, index) => (latencies[outcome(index)] ??= []).push(results.latencyMs[index]));
-  const indexes = plan.map((_, i) => i);
-  const issuedEnds = indexes.filter((i) => outcome(i) === 'issued').map((i) => results.endMs[i]);
-  const lastIssuedMs = Math.max(...issuedEnds);
-  const soldOutEnds = indexes
-    .filter((i) => outcome(i) === 'soldOut' && results.endMs[i] > lastIssuedMs)
-    .map((i) => results.endMs[i]);
-  const soldOutWindowMs = Math.max(...soldOutEnds) - lastIssuedMs;
-  const issuedPerSecond = Math.round(issuedEnds.length / (lastIssuedMs / 1000));
-  const rejectedPerSecond = Math.round(soldOutEnds.length / (soldOutWindowMs / 1000));
   const latencyMsByOutcome = Object.fromEntries(
     Object.entries(latencies).map(([name, values]) => [name, latencySummary(values)]),
   );
@@ -429,6 +427,157 @@ function summarizeSurge(
       worstP99ToHttpCeilingP99: round2(worstP99 / httpCeiling.latency.p99),
     },
   };
+}
+
+/**
+ * What a storm's ticket requests got, and its two rates: tickets issued per second over the first wave
+ * (until the last ticket), and sold-out answers per second after it.
+ */
+function issuanceRates(plan: Planned[], results: LoadResults) {
+  const outcome = (index: number): string => {
+    const status = results.status[index];
+    if (plan[index].kind === 'read') return 'read';
+    if (status === 201 && plan[index].kind === 'original') return 'issued';
+    if (status === 200 || status === 201) return 'repeat';
+    if (status === 409 && results.message[index] === SOLD_OUT) return 'soldOut';
+    if (status === 409) return 'inFlight';
+    return `status${status}`;
+  };
+  const indexes = plan.map((_, i) => i);
+  const issuedEnds = indexes.filter((i) => outcome(i) === 'issued').map((i) => results.endMs[i]);
+  const lastIssuedMs = Math.max(...issuedEnds);
+  const soldOutEnds = indexes
+    .filter((i) => outcome(i) === 'soldOut' && results.endMs[i] > lastIssuedMs)
+    .map((i) => results.endMs[i]);
+  const soldOutWindowMs = Math.max(...soldOutEnds) - lastIssuedMs;
+  return {
+    outcome,
+    lastIssuedMs,
+    issuedPerSecond: Math.round(issuedEnds.length / (lastIssuedMs / 1000)),
+    rejectedPerSecond: Math.round(soldOutEnds.length / (soldOutWindowMs / 1000)),
+  };
+}
+
+// ---- reads: the drop as users make it (event pages between ticket requests), and the read storm ----
+
+type ReadsRun = Awaited<ReturnType<typeof readsRun>>;
+
+/** Event-page reads per ticket request in the mixed drop, from the same connections. */
+const READS_PER_TICKET_REQUEST = 3;
+/** Requests and connections of each read-only storm (one route at a time). */
+const READ_STORM = { requests: 40_000, connections: 200 };
+
+/**
+ * One service on a fresh database: the surge's storm without reads and with three event-page reads after
+ * each ticket request (the order alternating between runs, each on an event of its own), then read-only
+ * storms of each route between two of /health/live, whose mean is the run's reference.
+ */
+async function readsRun(databaseUrl: string, run: number, cpuProfileDir?: string) {
+  const service = startService(
+    SERVICE_PORT,
+    { DATABASE_URL: databaseUrl },
+    cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [],
+  );
+  const baseUrl = `http://127.0.0.1:${SERVICE_PORT}`;
+  const knex = knexFactory(buildKnexConfig({ url: databaseUrl, poolMin: 0, poolMax: 4 }));
+  try {
+    await waitFor(async () => (await fetch(`${baseUrl}/health/ready`)).ok, 30_000, 'the service');
+    const warmUpKey = await createEvent(baseUrl, 'warm-up', scenario.tickets);
+    const warmUp = withReads(
+      stormPlan(warmUpKey, scenario.users, scenario.retransmitRatio).slice(0, 5_000),
+      warmUpKey,
+    );
+    await runLoad('reads-warm-up', warmUp, [baseUrl], scenario.connections);
+
+    const drop = async (mixed: boolean) => {
+      const eventKey = await createEvent(baseUrl, mixed ? 'mixed' : 'plain', scenario.tickets);
+      const tickets = stormPlan(eventKey, scenario.users, scenario.retransmitRatio);
+      const plan = mixed ? withReads(tickets, eventKey) : tickets;
+      const results = await runLoad(
+        mixed ? 'mixed' : 'plain',
+        plan,
+        [baseUrl],
+        scenario.connections,
+      );
+      const rates = issuanceRates(plan, results);
+      const reads = plan.filter((request) => request.kind === 'read').length;
+      return {
+        eventKey,
+        plan,
+        results,
+        issuedPerSecond: rates.issuedPerSecond,
+        rejectedPerSecond: rates.rejectedPerSecond,
+        readsPerSecond: Math.round(reads / (results.durationMs / 1000)),
+        serverErrors: results.status.filter((status) => status >= 500 || status < 0).length,
+        readsNot200: plan.filter((r, i) => r.kind === 'read' && results.status[i] !== 200).length,
+      };
+    };
+    const mixedFirst = run % 2 === 0;
+    const first = await drop(mixedFirst);
+    const second = await drop(!mixedFirst);
+    const [plain, mixed] = mixedFirst ? [second, first] : [first, second];
+
+    const storm = async (name: string, pathOf: (i: number) => string) => {
+      const plan: PlannedRequest[] = Array.from({ length: READ_STORM.requests }, (_, i) => ({
+        method: 'GET',
+        path: pathOf(i),
+      }));
+      const results = await runLoad(`read-${name}`, plan, [baseUrl], READ_STORM.connections);
+      const not200 = results.status.filter((status) => status !== 200).length;
+      if (not200 > 0) throw new Error(`${name}: ${not200} answers were not 200`);
+      return Math.round(plan.length / (results.durationMs / 1000));
+    };
+    const livenessBefore = await storm('liveness-1', () => '/health/live');
+    const event = await storm('event', () => `/events/${mixed.eventKey}`);
+    const list = await storm('list', () => '/events');
+    const userTickets = await storm(
+      'user-tickets',
+      (i) => `/users/${(i % scenario.users) + 1}/tickets`,
+    );
+    const livenessAfter = await storm('liveness-2', () => '/health/live');
+    const liveness = Math.round((livenessBefore + livenessAfter) / 2);
+
+    await stopService(service);
+    const invariants = [
+      await checkInvariants(knex, plain.eventKey, scenario.tickets, plain.plan, plain.results),
+      await checkInvariants(knex, mixed.eventKey, scenario.tickets, mixed.plan, mixed.results),
+    ];
+    const pickDrop = ({ plan: _p, results: _r, eventKey: _e, ...figures }: typeof plain) => figures;
+    return {
+      mixedFirst,
+      readsPerSecond: { liveness, livenessBefore, livenessAfter, event, list, userTickets },
+      ratios: {
+        eventToLiveness: round2(event / liveness),
+        listToLiveness: round2(list / liveness),
+        userTicketsToLiveness: round2(userTickets / liveness),
+        mixedSoldOutToPlain: round2(mixed.rejectedPerSecond / plain.rejectedPerSecond),
+        mixedIssuedToPlain: round2(mixed.issuedPerSecond / plain.issuedPerSecond),
+        // Were the reads only sharing the CPU? What the two costs measured alone predict for the mix.
+        mixedSoldOutToCostModel: round2(
+          mixed.rejectedPerSecond /
+            (1 / (1 / plain.rejectedPerSecond + READS_PER_TICKET_REQUEST / event)),
+        ),
+      },
+      plain: pickDrop(plain),
+      mixed: pickDrop(mixed),
+      invariants: {
+        ok: invariants.every((i) => i.ok),
+        problems: invariants.flatMap((i) => i.problems),
+      },
+    };
+  } finally {
+    if (service.child.exitCode === null) service.child.kill();
+    await knex.destroy();
+  }
+}
+
+/** The storm with READS_PER_TICKET_REQUEST reads of the event's page after each ticket request. */
+function withReads(plan: Planned[], eventKey: string): Planned[] {
+  const read: Planned = { method: 'GET', path: `/events/${eventKey}`, userId: 0, kind: 'read' };
+  return plan.flatMap((request) => [
+    request,
+    ...Array.from({ length: READS_PER_TICKET_REQUEST }, () => read),
+  ]);
 }
 
 // ---- scale out: the same kind of storm over 1, 2, 3 instances on one database ----
@@ -499,6 +648,7 @@ function report(
   options: Options,
   runs: SurgeRun[],
   scaleOutRuns: ScaleOutRun[],
+  readsRuns: ReadsRun[],
   midnight: Awaited<ReturnType<typeof runMidnightScenario>> | undefined,
 ) {
   const rows: Array<[string, string]> = [];
@@ -635,10 +785,78 @@ function report(
     );
   }
 
+  if (readsRuns.length > 0) {
+    const med = (pick: (run: ReadsRun) => number) => median(readsRuns.map(pick));
+    const each = (pick: (run: ReadsRun) => number) => readsRuns.map(pick).join(', ');
+    const ratios = {
+      eventToLiveness: med((r) => r.ratios.eventToLiveness),
+      listToLiveness: med((r) => r.ratios.listToLiveness),
+      userTicketsToLiveness: med((r) => r.ratios.userTicketsToLiveness),
+      mixedSoldOutToPlain: med((r) => r.ratios.mixedSoldOutToPlain),
+      mixedIssuedToPlain: med((r) => r.ratios.mixedIssuedToPlain),
+      mixedSoldOutToCostModel: med((r) => r.ratios.mixedSoldOutToCostModel),
+    };
+    const readsOk = readsRuns.every((r) => r.invariants.ok);
+    invariantsOk &&= readsOk;
+    output.reads = {
+      readsPerTicketRequest: READS_PER_TICKET_REQUEST,
+      readStorm: READ_STORM,
+      ratios,
+      perRun: readsRuns,
+      targets: {
+        eventAtLeast06Liveness: ratios.eventToLiveness >= 0.6,
+        listAtLeast05Liveness: ratios.listToLiveness >= 0.5,
+        userTicketsAtLeast035Liveness: ratios.userTicketsToLiveness >= 0.35,
+        mixedSoldOutAtLeast09Plain: ratios.mixedSoldOutToPlain >= 0.9,
+        no5xx: readsRuns.every((r) => r.plain.serverErrors + r.mixed.serverErrors === 0),
+        invariants: readsOk,
+      },
+    };
+    rows.push(
+      [
+        'read storm',
+        `${READ_STORM.requests} requests per route, ${READ_STORM.connections} connections`,
+      ],
+      ['  GET /health/live req / s', each((r) => r.readsPerSecond.liveness)],
+      [
+        '  GET /events/:eventKey',
+        `${ratios.eventToLiveness} × liveness (runs: ${each((r) => r.ratios.eventToLiveness)}; req/s ${each((r) => r.readsPerSecond.event)})`,
+      ],
+      [
+        '  GET /events',
+        `${ratios.listToLiveness} × liveness (runs: ${each((r) => r.ratios.listToLiveness)}; req/s ${each((r) => r.readsPerSecond.list)})`,
+      ],
+      [
+        '  GET /users/:userId/tickets',
+        `${ratios.userTicketsToLiveness} × liveness (runs: ${each((r) => r.ratios.userTicketsToLiveness)}; req/s ${each((r) => r.readsPerSecond.userTickets)})`,
+      ],
+      [
+        `the drop with ${READS_PER_TICKET_REQUEST} page reads per ticket request`,
+        `sold-out answers / s ${ratios.mixedSoldOutToPlain} × without reads (runs: ${each((r) => r.ratios.mixedSoldOutToPlain)}; ${each((r) => r.mixed.rejectedPerSecond)} vs ${each((r) => r.plain.rejectedPerSecond)})`,
+      ],
+      [
+        '  issued tickets / s',
+        `${ratios.mixedIssuedToPlain} × without reads (runs: ${each((r) => r.ratios.mixedIssuedToPlain)}; ${each((r) => r.mixed.issuedPerSecond)} vs ${each((r) => r.plain.issuedPerSecond)})`,
+      ],
+      [
+        '  sold-out / s vs the costs alone',
+        `${ratios.mixedSoldOutToCostModel} × (1 / (1/plain + ${READS_PER_TICKET_REQUEST}/event reads); runs: ${each((r) => r.ratios.mixedSoldOutToCostModel)})`,
+      ],
+      ['  reads / s during the drop', each((r) => r.mixed.readsPerSecond)],
+      [
+        '  5xx · reads not 200 · invariants',
+        `${each((r) => r.plain.serverErrors + r.mixed.serverErrors)} · ${each((r) => r.mixed.readsNot200)} · ${readsOk ? 'ok' : `BROKEN: ${readsRuns.flatMap((r) => r.invariants.problems).join('; ')}`}`,
+      ],
+    );
+  }
+
   const width = Math.max(...rows.map(([name]) => name.length));
   console.log('\nGolden Ticket benchmark');
   for (const [name, value] of rows) console.log(`  ${name.padEnd(width)}  ${value}`);
   if (output.targets) console.log('\ntargets:', JSON.stringify(output.targets));
+  if (output.reads) {
+    console.log('reads targets:', JSON.stringify((output.reads as { targets: unknown }).targets));
+  }
   if (output.scaleOut) {
     console.log(
       'scale-out targets:',

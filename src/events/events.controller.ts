@@ -1,5 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { JoiPipe } from '../common/joi.pipe';
 import { ADMIN_ONLY, ApiOperationDoc, BAD_INPUT, UNKNOWN_EVENT } from '../openapi/api-docs';
 import * as schemas from '../openapi/schemas';
@@ -15,6 +16,22 @@ import {
 } from './event.schemas';
 import { CreatedEventView, EventView } from './event.views';
 import { EventsService } from './events.service';
+import { sendCacheable } from './cacheable-answer';
+
+/** The caching of the two event reads, documented once for both. */
+const IF_NONE_MATCH = ApiHeader({
+  name: 'If-None-Match',
+  required: false,
+  description:
+    'An ETag of an earlier answer: 304 without a body while the view is still those bytes.',
+});
+const NOT_MODIFIED = ApiResponse({
+  status: 304,
+  description:
+    'Not Modified: the If-None-Match ETag is the current view (no body). Answers 200 and 304 carry ' +
+    '`Cache-Control: public, max-age=1` (the stated freshness) and a strong `ETag`; errors carry ' +
+    '`Cache-Control: no-store`.',
+});
 
 @ApiTags('events')
 @Controller('events')
@@ -54,8 +71,13 @@ export class EventsController {
       200: { description: 'Running events', schema: { type: 'array', items: schemas.event } },
     },
   })
-  listRunningEvents(): Promise<EventView[]> {
-    return this.events.listRunningEvents();
+  @IF_NONE_MATCH
+  @NOT_MODIFIED
+  async listRunningEvents(
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string | undefined> {
+    return sendCacheable(request, reply, await this.events.listRunningEvents());
   }
 
   @Get(':eventKey')
@@ -67,8 +89,16 @@ export class EventsController {
       404: UNKNOWN_EVENT,
     },
   })
-  getEvent(@Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string): Promise<EventView> {
-    return this.events.getEvent(eventKey);
+  @IF_NONE_MATCH
+  @NOT_MODIFIED
+  async getEvent(
+    @Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string | undefined> {
+    // Until the view is known: a 404 (the event may be created the next moment) or 503 is kept by no cache.
+    void reply.header('cache-control', 'no-store');
+    return sendCacheable(request, reply, await this.events.getEvent(eventKey));
   }
 
   /** Switches issuing off or on. */

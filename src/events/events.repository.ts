@@ -45,6 +45,44 @@ export class EventsRepository {
     return event;
   }
 
+  /**
+   * Events with their count for `day` (KST), in one statement: those named by `ids` or `eventKey`, and when
+   * `window` is given, those switched on whose period touches it (`listed`: the candidates of GET /events).
+   */
+  async readWithDayCounts(
+    db: Knex,
+    day: string,
+    named: { ids: number[]; eventKey?: string },
+    window?: { from: Date; until: Date },
+  ): Promise<Array<{ event: EventModel; today: number; listed: boolean }>> {
+    const listed = db.raw(
+      '(e.is_active AND e.start_at <= ?::timestamptz AND e.end_at >= ?::timestamptz)',
+      [window?.until ?? null, window?.from ?? null],
+    );
+    const rows: Array<Record<string, unknown> & { today: number; listed: boolean | null }> =
+      await db('events as e')
+        .leftJoin('eventDailyCounts as d', (join) =>
+          join.on('d.eventId', 'e.id').andOn('d.kstDay', db.raw('?::date', [day])),
+        )
+        // Only the conditions asked for: a first read of one event is a lookup by its unique key.
+        .where((where) => {
+          void where.whereRaw('false');
+          if (named.ids.length > 0) void where.orWhereIn('e.id', named.ids);
+          if (window) void where.orWhere(listed);
+          if (named.eventKey !== undefined) void where.orWhere('e.eventKey', named.eventKey);
+        })
+        .select(
+          'e.*',
+          db.raw('coalesce(d.issued_count, 0) AS today'),
+          db.raw('? AS listed', [listed]),
+        );
+    return rows.map(({ today, listed: isListed, ...event }) => ({
+      event: EventModel.fromDatabaseJson(event),
+      today,
+      listed: isListed === true,
+    }));
+  }
+
   /** Tickets issued on `day` (KST) per event id; events with none are absent. */
   async issuedOnDay(db: Knex, eventIds: number[], day: string): Promise<Map<number, number>> {
     if (eventIds.length === 0) return new Map();

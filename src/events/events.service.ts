@@ -6,14 +6,17 @@ import { kstDay, truncateToSecond } from '../common/time';
 import { KNEX } from '../database/database.module';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
-import type { EventModel } from './event.model';
 import type { CreateEventInput } from './event.schemas';
 import { CreatedEventView, EventView, toCreatedEventView, toEventView } from './event.views';
 import { Metrics, REMAINING_EVENTS_MAX } from '../metrics/metrics';
+import { CachedAnswer, EventViewsCache } from './event-views.cache';
 import { EventSwitches } from './event-switches';
 import { EventsRepository } from './events.repository';
 
-/** The event use cases: create, read, list the running ones, switch issuing on or off. */
+/**
+ * The event use cases: create, read, list the running ones, switch issuing on or off. Reads are answered
+ * from memory (EventViewsCache) with a stated freshness; writes tell it what they committed.
+ */
 @Injectable()
 export class EventsService {
   constructor(
@@ -22,6 +25,7 @@ export class EventsService {
     private readonly events: EventsRepository,
     private readonly idempotency: IdempotencyRepository,
     private readonly switches: EventSwitches,
+    private readonly views: EventViewsCache,
     metrics: Metrics,
   ) {
     // The remaining-tickets gauge: the events running now (the most recently opened, if many), at scrape time.
@@ -41,35 +45,28 @@ export class EventsService {
       return created;
     });
     if (claim) claim.stored = true;
+    this.views.noteListChanged();
     return view;
   }
 
-  async getEvent(eventKey: string): Promise<EventView> {
-    const event = await this.events.findByKey(this.knex, eventKey);
-    if (!event) throw new EventNotFoundError();
-    const [view] = await this.withTodayCounts([event]);
-    return view;
+  /** The event's view as bytes with its ETag, within the stated freshness. */
+  async getEvent(eventKey: string): Promise<CachedAnswer> {
+    const answer = await this.views.view(eventKey);
+    if (!answer) throw new EventNotFoundError();
+    return answer;
   }
 
-  async listRunningEvents(): Promise<EventView[]> {
-    return this.withTodayCounts(await this.events.listOpenAt(this.knex, this.clock.now()));
+  listRunningEvents(): Promise<CachedAnswer> {
+    return this.views.running();
   }
 
+  /** Switches issuing; this process's views and final refusals follow at once (EventSwitches). */
   async setEventActive(eventKey: string, isActive: boolean): Promise<EventView> {
     const event = await this.events.setActive(this.knex, eventKey, isActive);
     if (!event) throw new EventNotFoundError();
     this.switches.switched(eventKey, isActive);
-    const [view] = await this.withTodayCounts([event]);
-    return view;
-  }
-
-  private async withTodayCounts(events: EventModel[]): Promise<EventView[]> {
     const now = this.clock.now();
-    const today = await this.events.issuedOnDay(
-      this.knex,
-      events.map((event) => event.id),
-      kstDay(now),
-    );
-    return events.map((event) => toEventView(event, today.get(event.id) ?? 0, now));
+    const today = await this.events.issuedOnDay(this.knex, [event.id], kstDay(now));
+    return toEventView(event, today.get(event.id) ?? 0, now);
   }
 }

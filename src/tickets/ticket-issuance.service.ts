@@ -27,6 +27,7 @@ import {
 import { AnswerGroupCommit } from '../idempotency/answer-group-commit';
 import { CommittedAnswers } from '../idempotency/committed-answers';
 import type { EventModel } from '../events/event.model';
+import { EventViewsCache } from '../events/event-views.cache';
 import { FinalRefusals } from './final-refusals';
 import { decideIssuance, HeldTicket } from './issuance-policy';
 import { IssuanceRepository } from './issuance.repository';
@@ -92,6 +93,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     private readonly committedAnswers: CommittedAnswers,
     private readonly groupCommit: AnswerGroupCommit,
     private readonly metrics: Metrics,
+    private readonly eventViews: EventViewsCache,
   ) {
     this.batcher = new KeyedBatcher((eventKey, requests) => this.issueBatch(eventKey, requests), {
       maxBatch: config.issuance.batchMax,
@@ -184,6 +186,7 @@ export class TicketIssuanceService implements OnApplicationShutdown {
     if (settledState) {
       const { event, issuedToday, day, readAt } = settledState;
       this.finalRefusals.noteBatch(event, issuedToday, day, readAt);
+      this.eventViews.noteBatch(event, issuedToday, day);
     }
     this.stats.batches += 1;
     this.stats.requests += answers.length;

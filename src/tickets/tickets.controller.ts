@@ -19,7 +19,6 @@ import { addRequestLogFields } from '../logging/request-log';
 import { TicketIssuanceService } from './ticket-issuance.service';
 import { IssueTicketInput, issueTicketSchema } from './ticket.schemas';
 import { issuanceOutcomeOf, responseOf } from './ticket-answers';
-import { UserTicketView } from './ticket.views';
 import { TicketsService } from './tickets.service';
 
 @ApiTags('tickets')
@@ -92,9 +91,14 @@ export class TicketsController {
       403: OTHER_USER,
     },
   })
-  listUserTickets(
+  async listUserTickets(
     @Param('userId', new JoiPipe(positiveIdParam('userId'))) userId: number,
-  ): Promise<UserTicketView[]> {
-    return this.tickets.listUserTickets(userId);
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string> {
+    // One person's tickets: kept by no cache, a shared one least of all (with end-user tokens, nor a browser's).
+    void reply.header('cache-control', 'private, no-store');
+    const body = await this.tickets.listUserTickets(userId);
+    void reply.type('application/json; charset=utf-8');
+    return body;
   }
 }
