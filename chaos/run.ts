@@ -17,13 +17,13 @@ import { History } from './history';
 import { MUTATIONS, mutatedBuild } from './mutations';
 import { Stage, healAll, runNemesis } from './nemesis';
 import { Prng } from './prng';
+import { freePort } from '../test/support/embedded-server';
 import { renderReport, writeHistory } from './report';
 import {
   Cleanup,
   Instance,
   RedisServer,
   findFaketime,
-  freePort,
   sleep,
   startDatabase,
   startDatabaseProxy,

@@ -1,10 +1,11 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { createServer, connect as connectTcp } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import knexFactory from 'knex';
 import { buildKnexConfig } from '../src/database/knex-config';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
+import { freePort } from '../test/support/embedded-server';
 import { TcpProxy } from '../test/support/tcp-proxy';
 
 /** Undo steps, run newest first, whatever ended the run (success, failure, Ctrl-C). */
@@ -36,17 +37,6 @@ export class Cleanup {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Polls `check` until true; throws `what` after `timeoutMs`. */
