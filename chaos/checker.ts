@@ -396,7 +396,10 @@ function checkFirstComeFirstServed(input: CheckInput): {
       const told = mine
         .filter(
           (entry) =>
+            // A replay repeats a decision made earlier (perhaps on the KST day before): only the
+            // decision itself says when the refusal was made.
             entry.status === 409 &&
+            !entry.replayed &&
             (messageOf(entry) === MESSAGES.soldOut ||
               (messageOf(entry) === MESSAGES.dailyCap &&
                 fakeDay(entry.sentAt) === fakeDay(entry.doneAt))),
