@@ -11,6 +11,8 @@ import { Metrics, UNMATCHED_ROUTE } from './metrics/metrics';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.module';
 import { setUpOpenApi } from './openapi/openapi';
+import { FastifyRoute, registerFastifyRoute } from './http/fastify-route';
+import { IssueTicketRoute } from './tickets/issue-ticket.route';
 import { IdempotencyHooks } from './idempotency/idempotency-hooks';
 import { ShutdownState } from './health/shutdown-state';
 import { logCompletedRequest, requestIdOf } from './logging/request-log';
@@ -42,13 +44,16 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
  * security headers, CORS when configured → request id → per-IP flood guard (429) → end-user token (401/403,
  * when on) → per-user budget (429) → admin credentials (401) — all before any database work →
  * Idempotency-Key claim or replay → route → keep the idempotent answer → one log line and the metrics.
+ * The routes are Nest's controllers, and the hot one Fastify serves itself (http/fastify-route.ts); the
+ * hooks are Fastify's, so both kinds run this same pipeline.
  */
 export async function prepareApp(app: NestFastifyApplication): Promise<NestFastifyApplication> {
   const config = app.get<AppConfig>(APP_CONFIG);
   app.useLogger(app.get(Logger));
   app.flushLogs();
   if (config.corsOrigins.length > 0) app.enableCors({ origin: config.corsOrigins });
-  setUpOpenApi(app, config.docsUi);
+  const fastifyRoutes: FastifyRoute[] = [app.get(IssueTicketRoute) as FastifyRoute];
+  setUpOpenApi(app, config.docsUi, fastifyRoutes);
   const throttler = app.get(SurgeThrottler);
   const admin = app.get(AdminAuth);
   const users = app.get(UserAuth);
@@ -102,6 +107,9 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   await app.init();
   // After init: it replaces the JSON parser Nest registers there.
   useDepthLimitedJsonParser(fastify);
+  // After init too: a Fastify route keeps the error handler set when it is registered, and Nest sets the
+  // one that sends errors through its exception filter (the spec's error shape) in init.
+  for (const route of fastifyRoutes) registerFastifyRoute(fastify, route);
   await fastify.ready();
   return app;
 }

@@ -30,10 +30,9 @@ export const IdempotencyClaimOf = createParamDecorator(
 );
 
 /** The key of a route flagged `idempotencyInTransaction`, for its use case to judge and store. */
-export const IdempotentRequestOf = createParamDecorator(
-  (_: unknown, context: ExecutionContext): IdempotentRequest | undefined =>
-    deferred.get(context.switchToHttp().getRequest<FastifyRequest>()),
-);
+export function idempotentRequestOf(request: FastifyRequest): IdempotentRequest | undefined {
+  return deferred.get(request);
+}
 
 /** Headers of an answer that are part of it and so replayed with it. */
 const REPLAYED_HEADERS = ['content-type', 'retry-after'];

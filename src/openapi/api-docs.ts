@@ -4,7 +4,12 @@ import {
   applyDecorators,
 } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiResponse } from '@nestjs/swagger';
-import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import type {
+  OperationObject,
+  ParameterObject,
+  ResponseObject,
+  SchemaObject,
+} from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import {
   AdminCredentialsError,
   EventNotFoundError,
@@ -19,6 +24,7 @@ import {
   UserTokenMissingError,
 } from '../common/errors/domain-errors';
 import { toErrorResponse } from '../common/errors/error-response';
+import type { FastifyRoute } from '../http/fastify-route';
 import * as schemas from './schemas';
 
 /**
@@ -36,19 +42,19 @@ type Outcomes = Record<number, Outcome>;
 /** The message the service really sends for an error, so an example cannot differ from it. */
 const messageOf = (error: unknown) => toErrorResponse(error).body.message;
 
-const X_REQUEST_ID = ApiHeader({
+const X_REQUEST_ID = {
   name: 'X-Request-Id',
   required: false,
   description: 'Echoed in the response and logged with the request; generated when absent.',
-});
+};
 
-const IDEMPOTENCY_KEY = ApiHeader({
+const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
   required: false,
   description:
     '1–255 printable ASCII characters. The first complete answer is kept for 24 h and replayed to every copy ' +
     '(with Idempotent-Replayed: true). Reused for another request: 422; still in flight: 409.',
-});
+};
 
 const SHED: Outcomes = {
   429: {
@@ -108,45 +114,103 @@ function merge(outcomes: Outcomes, more: Outcomes): Outcomes {
 const capitalized = (text: string) => text[0].toUpperCase() + text.slice(1);
 
 /** One operation of the spec: summary, body, headers and every outcome with its exact messages. */
-export function ApiOperationDoc(options: {
+export interface OperationDoc {
   summary: string;
   body?: SchemaObject;
   idempotent?: boolean;
   outcomes: Outcomes;
-}) {
+}
+
+/**
+ * The operation of a route Fastify serves itself: its body is the route's schema; its tag and bearer scheme
+ * are not decorators.
+ */
+export interface RouteDoc extends Omit<OperationDoc, 'body'> {
+  tag: string;
+  bearer?: string;
+}
+
+/** The headers an operation documents. */
+function headersOf(doc: OperationDoc) {
+  return doc.idempotent ? [X_REQUEST_ID, IDEMPOTENCY_KEY] : [X_REQUEST_ID];
+}
+
+/** Every documented answer of an operation: its own, plus what keys, bodies and shedding add. */
+function responsesOf(doc: OperationDoc): Array<[number, ResponseObject]> {
   const outcomes = merge(
-    merge(merge(options.outcomes, options.idempotent ? KEYED : {}), options.body ? WITH_BODY : {}),
+    merge(merge(doc.outcomes, doc.idempotent ? KEYED : {}), doc.body ? WITH_BODY : {}),
     SHED,
   );
-  return applyDecorators(
-    ApiOperation({ summary: options.summary }),
-    X_REQUEST_ID,
-    ...(options.idempotent ? [IDEMPOTENCY_KEY] : []),
-    ...(options.body ? [ApiBody({ schema: options.body })] : []),
-    ...Object.entries(outcomes).map(([status, outcome]) =>
-      ApiResponse({
-        status: Number(status),
-        description: outcome.description,
-        content: {
-          'application/json': {
-            schema: outcome.schema ?? schemas.error,
-            ...(outcome.examples
-              ? {
-                  examples: Object.fromEntries(
-                    Object.entries(outcome.examples).map(([name, message]) => [
-                      name,
-                      { summary: message, value: { statusCode: Number(status), message } },
-                    ]),
-                  ),
-                }
-              : outcome.example !== undefined
-                ? { example: outcome.example }
-                : {}),
-          },
+  return Object.entries(outcomes).map(([status, outcome]) => [
+    Number(status),
+    {
+      description: outcome.description,
+      content: {
+        'application/json': {
+          schema: outcome.schema ?? schemas.error,
+          ...(outcome.examples
+            ? {
+                examples: Object.fromEntries(
+                  Object.entries(outcome.examples).map(([name, message]) => [
+                    name,
+                    { summary: message, value: { statusCode: Number(status), message } },
+                  ]),
+                ),
+              }
+            : outcome.example !== undefined
+              ? { example: outcome.example }
+              : {}),
         },
-      }),
-    ),
+      },
+    },
+  ]);
+}
+
+/** The operation as decorators of a Nest controller's method. */
+export function ApiOperationDoc(doc: OperationDoc) {
+  return applyDecorators(
+    ApiOperation({ summary: doc.summary }),
+    ...headersOf(doc).map((header) => ApiHeader(header)),
+    ...(doc.body ? [ApiBody({ schema: doc.body })] : []),
+    ...responsesOf(doc).map(([status, response]) => ApiResponse({ status, ...response })),
   );
+}
+
+/** The OpenAPI path and operation of a route Fastify serves itself, from its schema and its doc. */
+export function operationOf(route: FastifyRoute): {
+  path: string;
+  method: string;
+  operation: OperationObject;
+} {
+  const { schema, doc: routeDoc } = route;
+  const doc: OperationDoc = { ...routeDoc, body: schema.body };
+  const pathParameters = Object.entries(schema.params?.properties ?? {}).map(
+    ([name, parameter]): ParameterObject => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: parameter,
+    }),
+  );
+  const headers = headersOf(doc).map((header): ParameterObject => ({
+    ...header,
+    in: 'header',
+    schema: { type: 'string' },
+  }));
+  return {
+    path: route.url.replace(/:(\w+)/g, '{$1}'),
+    method: route.method.toLowerCase(),
+    operation: {
+      summary: doc.summary,
+      tags: [routeDoc.tag],
+      ...(routeDoc.bearer ? { security: [{ [routeDoc.bearer]: [] }] } : {}),
+      parameters: [...pathParameters, ...headers],
+      ...(doc.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: doc.body } } } }
+        : {}),
+      responses: Object.fromEntries(responsesOf(doc)),
+    },
+  };
 }
 
 export const BAD_INPUT: Outcome = {

@@ -1,8 +1,17 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyRoute } from '../http/fastify-route';
+import { operationOf } from './api-docs';
 
-/** OpenAPI 3 from the code: Swagger UI at /docs (unless turned off), the document at /docs-json. */
-export function setUpOpenApi(app: NestFastifyApplication, ui: boolean): void {
+/**
+ * OpenAPI 3 from the code — Nest's controllers and the routes Fastify serves itself: Swagger UI at /docs
+ * (unless turned off), the document at /docs-json.
+ */
+export function setUpOpenApi(
+  app: NestFastifyApplication,
+  ui: boolean,
+  fastifyRoutes: FastifyRoute[],
+): void {
   const config = new DocumentBuilder()
     .setTitle('Golden Ticket')
     .setDescription(
@@ -41,6 +50,10 @@ export function setUpOpenApi(app: NestFastifyApplication, ui: boolean): void {
     )
     .build();
   const document = SwaggerModule.createDocument(app, config);
+  for (const route of fastifyRoutes) {
+    const { path, method, operation } = operationOf(route);
+    document.paths[path] = { ...document.paths[path], [method]: operation };
+  }
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     swaggerUiEnabled: ui,

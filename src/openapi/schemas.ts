@@ -1,6 +1,10 @@
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import { EVENT_KEY } from '../events/event.schemas';
 
-/** JSON Schemas of the wire format, for the OpenAPI document (and, through it, the contract tests). */
+/**
+ * JSON Schemas of the wire format, for the OpenAPI document (and, through it, the contract tests); the
+ * request schemas of the routes Fastify serves itself live with their feature (tickets/ticket.schemas.ts).
+ */
 
 const timestamp: SchemaObject = {
   type: 'string',
@@ -14,12 +18,12 @@ const zonedTimestampIn: SchemaObject = {
   description: 'ISO-8601 with a zone (Z or ±hh:mm); fractions are truncated to whole seconds.',
   example: '2026-01-01T00:00:00+09:00',
 };
-const eventKey: SchemaObject = {
+export const eventKey: SchemaObject = {
   type: 'string',
-  pattern: '^[A-Za-z0-9_-]{1,100}$',
+  pattern: EVENT_KEY.source,
   example: 'launch',
 };
-const positiveInt: SchemaObject = { type: 'integer', minimum: 1 };
+export const positiveInt: SchemaObject = { type: 'integer', minimum: 1 };
 
 export const createEventBody: SchemaObject = {
   type: 'object',
@@ -50,13 +54,6 @@ export const setEventActiveBody: SchemaObject = {
   additionalProperties: false,
   required: ['isActive'],
   properties: { isActive: { type: 'boolean', example: false } },
-};
-
-export const issueTicketBody: SchemaObject = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['userId'],
-  properties: { userId: { ...positiveInt, maximum: Number.MAX_SAFE_INTEGER, example: 42 } },
 };
 
 /** The fields every event answer shares. */

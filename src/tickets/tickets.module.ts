@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { FinalRefusals } from './final-refusals';
+import { IssueTicketRoute } from './issue-ticket.route';
 import { TicketIssuanceService } from './ticket-issuance.service';
 import { TicketsController } from './tickets.controller';
 import { IssuanceRepository } from './issuance.repository';
@@ -17,6 +18,7 @@ import { TicketsService } from './tickets.service';
     TicketsRepository,
     IssuanceRepository,
     FinalRefusals,
+    IssueTicketRoute,
   ],
   exports: [TicketIssuanceService],
 })
