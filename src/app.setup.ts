@@ -52,7 +52,7 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   app.useLogger(app.get(Logger));
   app.flushLogs();
   if (config.corsOrigins.length > 0) app.enableCors({ origin: config.corsOrigins });
-  const fastifyRoutes: FastifyRoute[] = [app.get(IssueTicketRoute) as FastifyRoute];
+  const fastifyRoutes = [app.get<IssueTicketRoute, FastifyRoute>(IssueTicketRoute)];
   setUpOpenApi(app, config.docsUi, fastifyRoutes);
   const throttler = app.get(SurgeThrottler);
   const admin = app.get(AdminAuth);
