@@ -6,7 +6,7 @@ import { UserAuth } from './auth/user-auth';
 import type { RequestCompletion } from './http/client-errors';
 import { httpServerOptions, limitConnections } from './http/http-server';
 import { useDepthLimitedJsonParser } from './http/json-body';
-import { securityHeaders } from './http/security-headers';
+import { isDocument, securityHeaders } from './http/security-headers';
 import { Metrics, UNMATCHED_ROUTE } from './metrics/metrics';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.module';
@@ -40,12 +40,12 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
 }
 
 /**
- * The HTTP pipeline around Nest's routes, in the order it runs, then route registration:
- * security headers, CORS when configured → request id → per-IP flood guard (429) → end-user token (401/403,
- * when on) → per-user budget (429) → admin credentials (401) — all before any database work →
- * Idempotency-Key claim or replay → route → keep the idempotent answer → one log line and the metrics.
- * The routes are Nest's controllers, and the hot one Fastify serves itself (http/fastify-route.ts); the
- * hooks are Fastify's, so both kinds run this same pipeline.
+ * The HTTP pipeline around every route, in the order it runs, then route registration: security headers
+ * (an HTML answer gets helmet's page set too, in onSend), CORS when configured → request id → per-IP flood
+ * guard (429) → end-user token (401/403, when on) → per-user budget (429) → admin credentials (401) — all
+ * before any database work → Idempotency-Key claim or replay → route → keep the idempotent answer → one
+ * log line and the metrics. The routes are Nest's controllers, and the hot one Fastify serves itself
+ * (http/fastify-route.ts); the hooks are Fastify's, so both kinds run this same pipeline.
  */
 export async function prepareApp(app: NestFastifyApplication): Promise<NestFastifyApplication> {
   const config = app.get<AppConfig>(APP_CONFIG);
@@ -68,7 +68,7 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   }
   const security = securityHeaders();
   fastify.addHook('onRequest', (request, reply, done) => {
-    void reply.headers(security).header('x-request-id', request.id);
+    void reply.headers(security.api).header('x-request-id', request.id);
     done();
   });
   // One hook, its steps in order: each may refuse, and a refusal costs nothing after it.
@@ -82,10 +82,12 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   fastify.addHook('onSend', (request, reply, payload) =>
     idempotency.onSend(request, reply, payload),
   );
-  // Answers sent while draining close their connection, so a keep-alive client sends its next request on a
-  // new one (through the balancer, elsewhere) instead of on a socket the server closes as soon as it is idle.
   const shutdown = app.get(ShutdownState);
   fastify.addHook('onSend', (request, reply, payload, done) => {
+    // A document (Swagger UI's page) gets helmet's headers for pages too.
+    if (isDocument(reply.getHeader('content-type'))) void reply.headers(security.page);
+    // Answers sent while draining close their connection, so a keep-alive client sends its next request on
+    // a new one (through the balancer, elsewhere) instead of on a socket the server closes once it is idle.
     if (shutdown.shuttingDown) void reply.header('connection', 'close');
     done(null, payload);
   });

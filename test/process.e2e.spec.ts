@@ -72,10 +72,16 @@ describe('the service process', () => {
     expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('serves Swagger UI at /docs', async () => {
+  it("serves Swagger UI at /docs, with helmet's page headers (its CSP allowing its inline script)", async () => {
     const docs = await request(url).get('/docs').redirects(1).expect(200);
     expect(docs.headers['content-type']).toContain('text/html');
     expect(docs.text).toContain('swagger-ui');
+    expect(docs.headers['content-security-policy']).toContain("script-src 'self' 'unsafe-inline'");
+    expect(docs.headers).toMatchObject({
+      'x-frame-options': 'SAMEORIGIN',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+    });
   });
 
   it('drains a burst on SIGTERM: every answer matches the database, no ticket lacks one', async () => {
