@@ -15,7 +15,7 @@ import { FastifyRoute, registerFastifyRoute } from './http/fastify-route';
 import { IssueTicketRoute } from './tickets/issue-ticket.route';
 import { IdempotencyHooks } from './idempotency/idempotency-hooks';
 import { ShutdownState } from './health/shutdown-state';
-import { logCompletedRequest, requestIdOf } from './logging/request-log';
+import { requestIdOf, requestLogger } from './logging/request-log';
 import { rootLogger } from './logging/root-logger';
 import { SurgeThrottler } from './throttling/surge-throttler';
 
@@ -25,7 +25,7 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   return new FastifyAdapter({
     ...httpServerOptions(config, log),
     loggerInstance: log,
-    // One line per request, written by logCompletedRequest (below) rather than Fastify's two.
+    // One line per request, written by requestLogger (below) rather than Fastify's two.
     logController: new LogController({
       disableRequestLogging: true,
       requestIdLogLabel: 'requestId',
@@ -92,8 +92,9 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
     done(null, payload);
   });
   const metrics = app.get(Metrics);
+  const logRequest = requestLogger(config.logRequests);
   const requestCompleted: RequestCompletion['requestCompleted'] = (request, reply) => {
-    logCompletedRequest(request, reply);
+    logRequest(request, reply);
     metrics.observeRequest(
       request.method,
       request.routeOptions.url ?? UNMATCHED_ROUTE,

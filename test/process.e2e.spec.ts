@@ -139,6 +139,35 @@ describe('the service process', () => {
     }
   });
 
+  it.each([
+    ['errors', 0],
+    ['sampled', 3],
+  ])(
+    'LOG_REQUESTS=%s writes every warn and error line and %i in 250 of the info lines',
+    async (mode, infoLines) => {
+      const service = await startService({
+        DATABASE_URL: database.url,
+        LOG_REQUESTS: mode,
+        ADMIN_AUTH: 'token',
+        ADMIN_TOKEN: 'admin-secret-0123456789',
+      });
+      try {
+        for (let i = 0; i < 250; i++) await request(service.url).get('/events').expect(200);
+        for (let i = 0; i < 2; i++) await request(service.url).post('/events').send({}).expect(401);
+        await request(service.url).get('/events').expect(200);
+      } finally {
+        await service.stop();
+      }
+      const lines = service.lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((entry) => entry.msg === 'request completed');
+      expect(lines.filter((entry) => entry.statusCode === 401)).toHaveLength(2);
+      const info = lines.filter((entry) => entry.statusCode === 200);
+      expect(info).toHaveLength(infoLines);
+      for (const entry of info) expect(entry).toMatchObject({ level: 30, sampledOneIn: 100 });
+    },
+  );
+
   it('wrote only JSON lines, each request with its id, without bodies or keys', () => {
     const logLines = service.lines;
     expect(logLines.length).toBeGreaterThan(0);

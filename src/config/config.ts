@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import * as Joi from 'joi';
+import type { RequestLogMode } from '../logging/request-log';
 
 /** Every setting of the service, validated once at start-up. Names and defaults are documented in README.md. */
 export interface AppConfig {
@@ -29,6 +30,8 @@ export interface AppConfig {
   docsUi: boolean;
   bodyLimitBytes: number;
   logLevel: string;
+  /** Which requests get their one log line (logging/request-log.ts). */
+  logRequests: RequestLogMode;
   shutdownGraceMs: number;
   shutdownReadinessDelayMs: number;
   database: {
@@ -145,6 +148,7 @@ const schema = Joi.object({
   LOG_LEVEL: Joi.string()
     .valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')
     .default('info'),
+  LOG_REQUESTS: Joi.string().valid('all', 'errors', 'sampled').default('all'),
   SHUTDOWN_GRACE_MS: Joi.number().integer().min(0).default(15_000),
   SHUTDOWN_READINESS_DELAY_MS: Joi.number().integer().min(0).default(2_000),
 
@@ -276,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       .filter(Boolean),
     bodyLimitBytes: v.BODY_LIMIT_BYTES,
     logLevel: v.LOG_LEVEL,
+    logRequests: v.LOG_REQUESTS,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     shutdownReadinessDelayMs: v.SHUTDOWN_READINESS_DELAY_MS,
     database: {

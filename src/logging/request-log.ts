@@ -47,22 +47,42 @@ export function logForRequest(
 }
 
 /**
+ * Which requests get their line (LOG_REQUESTS): `all`; `errors`, only the lines at warn and error (callers
+ * refused or shed, failures); `sampled`, those and one in SAMPLED_ONE_IN of the info lines, each marked
+ * with it (debug lines, the probes', are left to LOG_LEVEL).
+ * A drop's tens of thousands of sold-out answers are `info` lines: the modes trade them for CPU.
+ */
+export type RequestLogMode = 'all' | 'errors' | 'sampled';
+
+export const SAMPLED_ONE_IN = 100;
+
+/**
  * The one JSON line per request: method, route, status, latency and the request id, plus whatever the
  * handler added. Never bodies or headers: they carry personal data and keys.
  */
-export function logCompletedRequest(request: FastifyRequest, reply: FastifyReply): void {
-  const status = reply.statusCode;
-  request.log[levelOf(status, routeFlagsOf(request).operational === true)](
-    {
-      requestId: request.id,
-      // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
-      method: request.method,
-      url: request.url,
-      route: request.routeOptions.url,
-      statusCode: status,
-      latencyMs: Math.round(reply.elapsedTime * 10) / 10,
-      ...extraFields.get(request),
-    },
-    'request completed',
-  );
+export function requestLogger(
+  mode: RequestLogMode,
+): (request: FastifyRequest, reply: FastifyReply) => void {
+  let ordinary = 0;
+  return (request, reply) => {
+    const status = reply.statusCode;
+    const level = levelOf(status, routeFlagsOf(request).operational === true);
+    if (mode === 'errors' && (level === 'info' || level === 'debug')) return;
+    const sampled = mode === 'sampled' && level === 'info';
+    if (sampled && ordinary++ % SAMPLED_ONE_IN !== 0) return;
+    request.log[level](
+      {
+        requestId: request.id,
+        // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
+        method: request.method,
+        url: request.url,
+        route: request.routeOptions.url,
+        statusCode: status,
+        latencyMs: Math.round(reply.elapsedTime * 10) / 10,
+        ...extraFields.get(request),
+        ...(sampled ? { sampledOneIn: SAMPLED_ONE_IN } : {}),
+      },
+      'request completed',
+    );
+  };
 }
