@@ -381,7 +381,7 @@ function reportCpu(
   rows.push(
     [
       `CPU / request (µs, median of ${cpuRuns.length})`,
-      `× bare route (runs: µs; ×) — ${CPU_PHASES.cheap} requests a phase, ${CPU_PHASES.issued} issued`,
+      `× bare route (runs: µs; ×) — ${CPU_PHASES.cheap} requests a kind (${CPU_PHASES.issued} issued) in ${CPU_PHASES.rounds} rounds`,
     ],
     ...kinds.map(([kind, label]): [string, string] => {
       const perRun = cpuRuns.map((run) => run.cpuUsPerRequest[kind]);
