@@ -46,7 +46,9 @@ export type PeerRun = Awaited<ReturnType<typeof peerRun>>;
 
 /**
  * `keyed`: the service's figures of the surge just run (the normal, keyed plan); without them (`--only peer`)
- * the service runs the keyed plan too.
+ * the service runs the keyed plan too. The service and the peer are both up, warmed up, and each storm of the
+ * service is followed by the peer's of the same plan: service keyed (or the surge), peer keyed, service
+ * unkeyed, peer unkeyed.
  */
 export async function peerRun(serverUrl: string, options: Options, keyed?: StormFigures) {
   const redisUrl = await localRedis();
@@ -55,28 +57,76 @@ export async function peerRun(serverUrl: string, options: Options, keyed?: Storm
     console.log(`peer skipped: ${skipped}`);
     return { skipped };
   }
-  const service = await serviceStorms(await freshDatabase(serverUrl), options, !keyed);
-  const peer = await peerStorms(redisUrl, nodeOptions(options));
-  const serviceKeyed = keyed ?? service.keyed!;
-  const ratios = {
-    keyedToPeer: round2(serviceKeyed.requestsPerSecond / peer.keyed.requestsPerSecond),
-    unkeyedToPeer: round2(service.unkeyed.requestsPerSecond / peer.unkeyed.requestsPerSecond),
-    keyedSoldOutToPeer: round2(
-      serviceKeyed.rejectedAnswersPerSecond / peer.keyed.rejectedAnswersPerSecond,
-    ),
-    unkeyedSoldOutToPeer: round2(
-      service.unkeyed.rejectedAnswersPerSecond / peer.unkeyed.rejectedAnswersPerSecond,
-    ),
-  };
-  return {
-    ratios,
-    service: { keyed: figures(serviceKeyed), unkeyed: service.unkeyed },
-    peer,
-    invariants: {
-      ok: service.invariants.every((i) => i.ok) && peer.invariants.ok,
-      problems: [...service.invariants.flatMap((i) => i.problems), ...peer.invariants.problems],
-    },
-  };
+  const databaseUrl = await freshDatabase(serverUrl);
+  const node = nodeOptions(options);
+  const prefix = `golden-ticket-bench-peer-${process.pid}-${Date.now()}`;
+  const redis = new Redis(redisUrl);
+  const service = startService(SERVICE_PORT, { DATABASE_URL: databaseUrl }, node);
+  const knex = benchKnex(databaseUrl);
+  let peer: Process | undefined;
+  try {
+    peer = await startPeer(redisUrl, prefix, node);
+    const baseUrl = serviceUrl(SERVICE_PORT);
+    await serviceReady(baseUrl);
+    await warmUp(baseUrl, 'peer-service-warm-up');
+    await warmUp(peerUrl, 'peer-warm-up');
+    const servicePids = [service.child.pid!];
+    const peerPids = [peer.child.pid!, ...(await localRedisPid(redis, redisUrl))];
+
+    const serviceKeyedStorm = keyed
+      ? undefined
+      : await storm(baseUrl, 'service-keyed', servicePids, keyedPlan);
+    const peerKeyed = await storm(peerUrl, 'peer-keyed', peerPids, keyedPlan);
+    const serviceUnkeyed = await storm(baseUrl, 'service-unkeyed', servicePids, unkeyedPlan);
+    const peerUnkeyed = await storm(peerUrl, 'peer-unkeyed', peerPids, unkeyedPlan);
+
+    await stopService(service);
+    const serviceInvariants = await Promise.all(
+      [serviceUnkeyed, ...(serviceKeyedStorm ? [serviceKeyedStorm] : [])].map((s) =>
+        checkInvariants(knex, s.eventKey, scenario.tickets, s.plan, s.results),
+      ),
+    );
+    const peerInvariants = [peerKeyed, peerUnkeyed].flatMap((s) => peerProblems(s.plan, s.results));
+    const serviceKeyed = keyed ?? serviceKeyedStorm!.figures;
+    const ratio = (service: number, peer: number) => round2(service / peer);
+    return {
+      ratios: {
+        keyedToPeer: ratio(serviceKeyed.requestsPerSecond, peerKeyed.figures.requestsPerSecond),
+        unkeyedToPeer: ratio(
+          serviceUnkeyed.figures.requestsPerSecond,
+          peerUnkeyed.figures.requestsPerSecond,
+        ),
+        keyedSoldOutToPeer: ratio(
+          serviceKeyed.rejectedAnswersPerSecond,
+          peerKeyed.figures.rejectedAnswersPerSecond,
+        ),
+        unkeyedSoldOutToPeer: ratio(
+          serviceUnkeyed.figures.rejectedAnswersPerSecond,
+          peerUnkeyed.figures.rejectedAnswersPerSecond,
+        ),
+      },
+      service: { keyed: figures(serviceKeyed), unkeyed: serviceUnkeyed.figures },
+      peer: {
+        keyed: peerKeyed.figures,
+        unkeyed: peerUnkeyed.figures,
+        /** cpuUsPerRequest: the peer's process, then Redis's when it runs on this machine. */
+        redisCpuMeasured: peerPids.length > 1,
+      },
+      invariants: {
+        ok: serviceInvariants.every((i) => i.ok) && peerInvariants.length === 0,
+        problems: [...serviceInvariants.flatMap((i) => i.problems), ...peerInvariants],
+      },
+    };
+  } finally {
+    killIfRunning(service);
+    if (peer) {
+      peer.child.kill('SIGTERM');
+      await peer.exited;
+    }
+    await deleteKeys(redis, `${prefix}:*`);
+    await redis.quit();
+    await knex.destroy();
+  }
 }
 
 const figures = ({
@@ -119,56 +169,6 @@ async function storm(
 const keyedPlan = (eventKey: string) =>
   stormPlan(eventKey, scenario.users, scenario.retransmitRatio);
 const unkeyedPlan = (eventKey: string) => withoutKeys(keyedPlan(eventKey));
-
-/** The service: warmed up, the unkeyed storm (and the keyed one when asked), invariants checked. */
-async function serviceStorms(databaseUrl: string, options: Options, withKeyed: boolean) {
-  const service = startService(SERVICE_PORT, { DATABASE_URL: databaseUrl }, nodeOptions(options));
-  const baseUrl = serviceUrl(SERVICE_PORT);
-  const knex = benchKnex(databaseUrl);
-  try {
-    await serviceReady(baseUrl);
-    await warmUp(baseUrl, 'peer-service-warm-up');
-    const pids = [service.child.pid!];
-    const unkeyed = await storm(baseUrl, 'service-unkeyed', pids, unkeyedPlan);
-    const keyed = withKeyed ? await storm(baseUrl, 'service-keyed', pids, keyedPlan) : undefined;
-    await stopService(service);
-    const invariants = await Promise.all(
-      [unkeyed, ...(keyed ? [keyed] : [])].map((s) =>
-        checkInvariants(knex, s.eventKey, scenario.tickets, s.plan, s.results),
-      ),
-    );
-    return { unkeyed: unkeyed.figures, keyed: keyed?.figures, invariants };
-  } finally {
-    killIfRunning(service);
-    await knex.destroy();
-  }
-}
-
-/** The peer on a key prefix of its own, deleted afterwards: warmed up like the service, then both storms. */
-async function peerStorms(redisUrl: string, node: NodeOptions) {
-  const prefix = `golden-ticket-bench-peer-${process.pid}-${Date.now()}`;
-  const redis = new Redis(redisUrl);
-  const peer = await startPeer(redisUrl, prefix, node);
-  try {
-    const pids = [peer.child.pid!, ...(await localRedisPid(redis, redisUrl))];
-    await warmUp(peerUrl, 'peer-warm-up');
-    const keyed = await storm(peerUrl, 'peer-keyed', pids, keyedPlan);
-    const unkeyed = await storm(peerUrl, 'peer-unkeyed', pids, unkeyedPlan);
-    const problems = [keyed, unkeyed].flatMap((s) => peerProblems(s.plan, s.results));
-    return {
-      keyed: keyed.figures,
-      unkeyed: unkeyed.figures,
-      /** cpuUsPerRequest: the peer's process, then Redis's when it runs on this machine. */
-      redisCpuMeasured: pids.length > 1,
-      invariants: { ok: problems.length === 0, problems },
-    };
-  } finally {
-    peer.child.kill('SIGTERM');
-    await peer.exited;
-    await deleteKeys(redis, `${prefix}:*`);
-    await redis.quit();
-  }
-}
 
 export async function startPeer(
   redisUrl: string,
