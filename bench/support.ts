@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,13 +42,19 @@ export interface Process {
   exited: Promise<number | null>;
 }
 
+/** The Node binary and its flags a measured process runs with (the bench's own Node unless `node` is given). */
+export interface NodeOptions {
+  node?: string;
+  nodeArgs?: string[];
+}
+
 export function startProcess(
   script: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  nodeArgs: string[] = [],
+  { node = process.execPath, nodeArgs = [] }: NodeOptions = {},
 ): Process {
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+  const child = spawn(node, [...nodeArgs, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -71,6 +77,50 @@ export function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+)\s+kB/.exec(status)?.[1] ?? 0);
   return Math.round((kb / 1024) * 10) / 10;
+}
+
+/** `node --version` of a Node binary (the bench's own when none is given). */
+export function nodeVersion(node = process.execPath): string {
+  return execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+}
+
+/**
+ * Clock ticks per second of /proc's CPU times: `getconf CLK_TCK` (100 on Linux x86-64 and arm64; the
+ * kernel's USER_HZ, which does not change with its tick rate), 100 when getconf is missing.
+ */
+export const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU time a process has used so far, user + system of all its threads (/proc/<pid>/stat fields 14 and 15),
+ * in microseconds: the same figure as that process's own `process.cpuUsage()`, at the resolution of a clock
+ * tick (10 ms). Sampled before and after a phase, the difference is what the phase cost that process.
+ */
+export function cpuTimeUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Field 2 (the command) is in parentheses and may hold spaces: count from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state), so fields 14 and 15 are fields[11] and fields[12].
+  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / CLOCK_TICKS;
+}
+
+/**
+ * Runs `work` and returns, with its result, the CPU time each of `pids` used meanwhile (µs), sampled right
+ * before it starts and right after it returns (for a load, after the load client has exited).
+ */
+export async function withCpu<T>(
+  pids: number[],
+  work: () => Promise<T>,
+): Promise<{ result: T; cpuUs: number[] }> {
+  const before = pids.map(cpuTimeUs);
+  const result = await work();
+  const after = pids.map(cpuTimeUs);
+  return { result, cpuUs: after.map((us, i) => us - before[i]) };
 }
 
 export function percentile(values: number[], p: number): number {
@@ -120,3 +170,5 @@ export async function postEvent(baseUrl: string, event: Record<string, unknown>)
   });
   if (created.status !== 201) throw new Error(`event not created: ${created.status}`);
 }
+
+export const round2 = (n: number) => Math.round(n * 100) / 100;

@@ -4,11 +4,11 @@
  * The cap must be reached on each side and reset exactly once.
  */
 import knexFactory from 'knex';
-import { ManualClock } from '../src/clock/manual-clock';
-import { loadConfig } from '../src/config/config';
-import { buildKnexConfig } from '../src/database/knex-config';
-import { bootApp } from '../test/support/boot-app';
-import { postEvent } from './support';
+import { ManualClock } from '../../src/clock/manual-clock';
+import { loadConfig } from '../../src/config/config';
+import { buildKnexConfig } from '../../src/database/knex-config';
+import { bootApp } from '../../test/support/boot-app';
+import { postEvent } from '../support';
 
 export async function runMidnightScenario(
   databaseUrl: string,

@@ -1,0 +1,401 @@
+/** The table printed at the end of a bench and bench/results/latest.json: medians over the runs. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import scenario from '../loadtest/scenario.json';
+import { CPU_PHASES, CpuRun } from './scenarios/cpu';
+import type { PeerRun } from './scenarios/peer';
+import { READ_STORM, READS_PER_TICKET_REQUEST, ReadsRun } from './scenarios/reads';
+import type { ScaleOutRun } from './scenarios/scale-out';
+import type { SurgeRun } from './scenarios/surge';
+import type { runMidnightScenario } from './scenarios/midnight';
+import type { Options } from './service';
+import { median, round2 } from './support';
+
+/** What the runs measured, scenario by scenario (empty when a scenario did not run). */
+export interface Measured {
+  surge: SurgeRun[];
+  scaleOut: ScaleOutRun[];
+  reads: ReadsRun[];
+  cpu: CpuRun[];
+  /** The peer's runs: the surge's, or `--only peer`'s. */
+  peer: PeerRun[];
+  midnight?: Awaited<ReturnType<typeof runMidnightScenario>>;
+}
+
+export function report(
+  options: Options,
+  { surge: runs, scaleOut: scaleOutRuns, reads: readsRuns, cpu, peer, midnight }: Measured,
+) {
+  const rows: Array<[string, string]> = [];
+  const output: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    node: process.version,
+    /** The Node of the service, the ceiling server and the peer (`--node`); the load client runs on `node`. */
+    serviceNode: options.serviceNode,
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    runs: options.runs,
+    scenario,
+  };
+  let invariantsOk = true;
+
+  if (runs.length > 0) {
+    // The run with the median sold-out ratio gives the details; every ratio is the median over runs.
+    const byRejected = [...runs].sort(
+      (a, b) => a.ratios.rejectedToHttpCeiling - b.ratios.rejectedToHttpCeiling,
+    );
+    const typical = byRejected[Math.floor((byRejected.length - 1) / 2)];
+    const ratios = {
+      wholeSurgeToHttpCeiling: median(runs.map((r) => r.ratios.wholeSurgeToHttpCeiling)),
+      issuedToDatabaseCeiling: median(runs.map((r) => r.ratios.issuedToDatabaseCeiling)),
+      rejectedToHttpCeiling: median(runs.map((r) => r.ratios.rejectedToHttpCeiling)),
+      worstP99ToHttpCeilingP99: median(runs.map((r) => r.ratios.worstP99ToHttpCeilingP99)),
+    };
+    const surgeOk = runs.every((r) => r.surge.invariants.ok);
+    invariantsOk &&= surgeOk && (midnight?.ok ?? true);
+    Object.assign(output, {
+      surge: typical.surge,
+      ceilings: typical.ceilings,
+      ratios,
+      perRun: runs.map((r) => ({ ratios: r.ratios, surge: pick(r.surge) })),
+      targets: {
+        rejectedAtLeast06HttpCeiling: ratios.rejectedToHttpCeiling >= 0.6,
+        issuedAtLeastHalfDatabaseCeiling: ratios.issuedToDatabaseCeiling >= 0.5,
+        worstP99AtMost125CeilingP99: ratios.worstP99ToHttpCeilingP99 <= 1.25,
+        no5xx: runs.every((r) => r.surge.serverErrors === 0),
+        invariants: surgeOk,
+        peakRssAtMost300Mb: runs.every((r) => r.surge.servicePeakRssMb <= 300),
+      },
+      midnight,
+    });
+    const s = typical.surge;
+    rows.push(
+      ['runs (median of)', String(runs.length)],
+      ['requests (incl. 20% retransmissions)', String(s.requests)],
+      [
+        'whole surge req / s',
+        `${s.requestsPerSecond}  (${ratios.wholeSurgeToHttpCeiling} × HTTP ceiling)`,
+      ],
+      [
+        'issued tickets / s',
+        `${s.issuedTicketsPerSecond}  (${ratios.issuedToDatabaseCeiling} × DB ceiling); first wave ${s.firstWaveMs} ms`,
+      ],
+      [
+        'sold-out answers / s',
+        `${s.rejectedAnswersPerSecond}  (${ratios.rejectedToHttpCeiling} × HTTP ceiling)`,
+      ],
+      [
+        'HTTP ceiling (bare Fastify) req / s',
+        `${typical.ceilings.http.requestsPerSecond}, p99 ${typical.ceilings.http.latency.p99} ms`,
+      ],
+      [
+        `DB ceiling (${typical.ceilings.database.clients} clients, durable inserts) / s`,
+        String(typical.ceilings.database.insertsPerSecond),
+      ],
+      ...Object.entries(s.latencyMsByOutcome).map(([name, l]): [string, string] => [
+        `latency ${name} (n=${l.count})`,
+        `p50 ${l.p50}  p95 ${l.p95}  p99 ${l.p99}  max ${l.max} ms`,
+      ]),
+      ['worst p99 / ceiling p99', String(ratios.worstP99ToHttpCeilingP99)],
+      ['status counts', JSON.stringify(s.statusCounts)],
+      [
+        'batches (first ones: size/ms)',
+        `${s.issuanceTotals.batches}; ${(s.issuanceTotals.firstBatches ?? [])
+          .slice(0, 8)
+          .map((b) => `${b.size}/${b.ms}`)
+          .join(' ')}`,
+      ],
+      ['serialization retries / issued ticket', String(s.serializationRetriesPerIssuedTicket)],
+      ['service peak RSS', `${s.servicePeakRssMb} MB`],
+      [
+        'service CPU / request over the surge',
+        `${median(runs.map((r) => r.surge.serviceCpuUsPerRequest))} µs (runs: ${runs.map((r) => r.surge.serviceCpuUsPerRequest).join(', ')})`,
+      ],
+      [
+        'invariants',
+        surgeOk ? 'ok' : `BROKEN: ${runs.flatMap((r) => r.surge.invariants.problems).join('; ')}`,
+      ],
+      [
+        'midnight: cap reset exactly once',
+        !midnight ? '—' : midnight.ok ? 'ok' : `BROKEN: ${midnight.problems.join('; ')}`,
+      ],
+    );
+  }
+
+  if (scaleOutRuns.length > 0) {
+    const counts = scenario.scaleOut.instances;
+    const byInstances = counts.map((instances, i) => {
+      const samples = scaleOutRuns.map((run) => run.byInstances[i]);
+      return {
+        instances,
+        requestsPerSecond: median(samples.map((s) => s.requestsPerSecond)),
+        unavailable503: Math.max(...samples.map((s) => s.unavailable503)),
+        otherServerErrors: Math.max(...samples.map((s) => s.otherServerErrors)),
+        serializationRetries: median(samples.map((s) => s.serializationRetries)),
+        batches: median(samples.map((s) => s.batches)),
+        invariants: samples.every((s) => s.invariants.ok),
+        problems: samples.flatMap((s) => s.invariants.problems).slice(0, 10),
+      };
+    });
+    const single = byInstances[0].requestsPerSecond;
+    const scaleOut = {
+      redis: scaleOutRuns[0].redis,
+      byInstances: byInstances.map((n) => ({
+        ...n,
+        throughputVsOne: round2(n.requestsPerSecond / single),
+      })),
+    };
+    const three = scaleOut.byInstances[scaleOut.byInstances.length - 1];
+    output.scaleOut = {
+      ...scaleOut,
+      targets: {
+        threeInstancesAtLeast07OfOne: three.throughputVsOne >= 0.7,
+        no503: scaleOut.byInstances.every((n) => n.unavailable503 === 0),
+        invariants: scaleOut.byInstances.every((n) => n.invariants),
+      },
+    };
+    invariantsOk &&= scaleOut.byInstances.every((n) => n.invariants);
+    rows.push(
+      [
+        'scale-out storm',
+        `${scenario.scaleOut.users} users, ${scenario.scaleOut.tickets} tickets, ${scenario.scaleOut.connections} connections, redis ${scaleOut.redis}`,
+      ],
+      ...scaleOut.byInstances.map((n): [string, string] => [
+        `  ${n.instances} instance(s)`,
+        `${n.requestsPerSecond} req/s (${n.throughputVsOne}×), 503s ${n.unavailable503}, other 5xx ${n.otherServerErrors}, retries ${n.serializationRetries}, batches ${n.batches}, invariants ${n.invariants ? 'ok' : `BROKEN: ${n.problems.join('; ')}`}`,
+      ]),
+    );
+  }
+
+  if (readsRuns.length > 0) {
+    const med = (pick: (run: ReadsRun) => number) => median(readsRuns.map(pick));
+    const each = (pick: (run: ReadsRun) => number) => readsRuns.map(pick).join(', ');
+    const ratios = {
+      eventToLiveness: med((r) => r.ratios.eventToLiveness),
+      listToLiveness: med((r) => r.ratios.listToLiveness),
+      userTicketsToLiveness: med((r) => r.ratios.userTicketsToLiveness),
+      mixedSoldOutToPlain: med((r) => r.ratios.mixedSoldOutToPlain),
+      mixedIssuedToPlain: med((r) => r.ratios.mixedIssuedToPlain),
+      mixedSoldOutToCostModel: med((r) => r.ratios.mixedSoldOutToCostModel),
+    };
+    const readsOk = readsRuns.every((r) => r.invariants.ok);
+    invariantsOk &&= readsOk;
+    output.reads = {
+      readsPerTicketRequest: READS_PER_TICKET_REQUEST,
+      readStorm: READ_STORM,
+      ratios,
+      perRun: readsRuns,
+      targets: {
+        eventAtLeast06Liveness: ratios.eventToLiveness >= 0.6,
+        listAtLeast05Liveness: ratios.listToLiveness >= 0.5,
+        userTicketsAtLeast035Liveness: ratios.userTicketsToLiveness >= 0.35,
+        mixedSoldOutAtLeast09Plain: ratios.mixedSoldOutToPlain >= 0.9,
+        no5xx: readsRuns.every((r) => r.plain.serverErrors + r.mixed.serverErrors === 0),
+        invariants: readsOk,
+      },
+    };
+    rows.push(
+      [
+        'read storm',
+        `${READ_STORM.requests} requests per route, ${READ_STORM.connections} connections`,
+      ],
+      ['  GET /health/live req / s', each((r) => r.readsPerSecond.liveness)],
+      [
+        '  GET /events/:eventKey',
+        `${ratios.eventToLiveness} × liveness (runs: ${each((r) => r.ratios.eventToLiveness)}; req/s ${each((r) => r.readsPerSecond.event)})`,
+      ],
+      [
+        '  GET /events',
+        `${ratios.listToLiveness} × liveness (runs: ${each((r) => r.ratios.listToLiveness)}; req/s ${each((r) => r.readsPerSecond.list)})`,
+      ],
+      [
+        '  GET /users/:userId/tickets',
+        `${ratios.userTicketsToLiveness} × liveness (runs: ${each((r) => r.ratios.userTicketsToLiveness)}; req/s ${each((r) => r.readsPerSecond.userTickets)})`,
+      ],
+      [
+        `the drop with ${READS_PER_TICKET_REQUEST} page reads per ticket request`,
+        `sold-out answers / s ${ratios.mixedSoldOutToPlain} × without reads (runs: ${each((r) => r.ratios.mixedSoldOutToPlain)}; ${each((r) => r.mixed.rejectedPerSecond)} vs ${each((r) => r.plain.rejectedPerSecond)})`,
+      ],
+      [
+        '  issued tickets / s',
+        `${ratios.mixedIssuedToPlain} × without reads (runs: ${each((r) => r.ratios.mixedIssuedToPlain)}; ${each((r) => r.mixed.issuedPerSecond)} vs ${each((r) => r.plain.issuedPerSecond)})`,
+      ],
+      [
+        '  sold-out / s vs the costs alone',
+        `${ratios.mixedSoldOutToCostModel} × (1 / (1/plain + ${READS_PER_TICKET_REQUEST}/event reads); runs: ${each((r) => r.ratios.mixedSoldOutToCostModel)})`,
+      ],
+      ['  reads / s during the drop', each((r) => r.mixed.readsPerSecond)],
+      [
+        '  5xx · reads not 200 · invariants',
+        `${each((r) => r.plain.serverErrors + r.mixed.serverErrors)} · ${each((r) => r.mixed.readsNot200)} · ${readsOk ? 'ok' : `BROKEN: ${readsRuns.flatMap((r) => r.invariants.problems).join('; ')}`}`,
+      ],
+    );
+  }
+
+  invariantsOk &&= reportPeer(peer, rows, output);
+  reportCpu(cpu, rows, output);
+
+  const width = Math.max(...rows.map(([name]) => name.length));
+  console.log('\nGolden Ticket benchmark');
+  for (const [name, value] of rows) console.log(`  ${name.padEnd(width)}  ${value}`);
+  if (output.targets) console.log('\ntargets:', JSON.stringify(output.targets));
+  if (output.reads) {
+    console.log('reads targets:', JSON.stringify((output.reads as { targets: unknown }).targets));
+  }
+  for (const key of ['peer', 'cpuPerRequest']) {
+    const targets = (output[key] as { targets?: unknown } | undefined)?.targets;
+    if (targets) console.log(`${key} targets:`, JSON.stringify(targets));
+  }
+  if (output.scaleOut) {
+    console.log(
+      'scale-out targets:',
+      JSON.stringify((output.scaleOut as { targets: unknown }).targets),
+    );
+  }
+
+  const dir = join(__dirname, '..', '..', 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(output, null, 2)}\n`);
+  console.log(`written: bench/results/latest.json`);
+  if (!invariantsOk) {
+    console.error('INVARIANT BROKEN');
+    process.exitCode = 1;
+  }
+}
+
+/** The headline figures of one run (the per-run list stays short). */
+function pick(surge: SurgeRun['surge']) {
+  return {
+    requestsPerSecond: surge.requestsPerSecond,
+    issuedTicketsPerSecond: surge.issuedTicketsPerSecond,
+    rejectedAnswersPerSecond: surge.rejectedAnswersPerSecond,
+    worstP99Ms: surge.worstP99Ms,
+    firstWaveMs: surge.firstWaveMs,
+    servicePeakRssMb: surge.servicePeakRssMb,
+  };
+}
+
+const list = (values: number[]) => values.join(', ');
+
+/** The peer's ratios (medians, and each run's); false when an invariant broke. */
+function reportPeer(
+  peerRuns: PeerRun[],
+  rows: Array<[string, string]>,
+  output: Record<string, unknown>,
+): boolean {
+  if (peerRuns.length === 0) return true;
+  const measured = peerRuns.filter(
+    (run): run is Exclude<PeerRun, { skipped: string }> => !('skipped' in run),
+  );
+  if (measured.length === 0) {
+    const skipped = (peerRuns[0] as { skipped: string }).skipped;
+    output.peer = { skipped };
+    rows.push(['peer (Fastify + Redis Lua)', `skipped: ${skipped}`]);
+    return true;
+  }
+  type Ratios = (typeof measured)[number]['ratios'];
+  const each = (key: keyof Ratios) => measured.map((run) => run.ratios[key]);
+  const ratios = {
+    keyedToPeer: median(each('keyedToPeer')),
+    unkeyedToPeer: median(each('unkeyedToPeer')),
+    keyedSoldOutToPeer: median(each('keyedSoldOutToPeer')),
+    unkeyedSoldOutToPeer: median(each('unkeyedSoldOutToPeer')),
+  };
+  const ok = measured.every((run) => run.invariants.ok);
+  output.peer = {
+    ratios,
+    perRun: measured,
+    targets: {
+      keyedAtLeast075Peer: ratios.keyedToPeer >= 0.75,
+      unkeyedAtLeast09Peer: ratios.unkeyedToPeer >= 0.9,
+      invariants: ok,
+    },
+  };
+  const rps = (pick: (run: (typeof measured)[number]) => number) => list(measured.map(pick));
+  rows.push(
+    [
+      'peer: keyed surge req / s vs peer',
+      `${ratios.keyedToPeer} × (runs: ${list(each('keyedToPeer'))}; service ${rps((r) => r.service.keyed.requestsPerSecond)} vs peer ${rps((r) => r.peer.keyed.requestsPerSecond)})`,
+    ],
+    [
+      'peer: unkeyed surge req / s vs peer',
+      `${ratios.unkeyedToPeer} × (runs: ${list(each('unkeyedToPeer'))}; service ${rps((r) => r.service.unkeyed.requestsPerSecond)} vs peer ${rps((r) => r.peer.unkeyed.requestsPerSecond)})`,
+    ],
+    [
+      '  sold-out answers / s vs peer',
+      `keyed ${ratios.keyedSoldOutToPeer} ×, unkeyed ${ratios.unkeyedSoldOutToPeer} × (runs: ${list(each('keyedSoldOutToPeer'))}; ${list(each('unkeyedSoldOutToPeer'))})`,
+    ],
+    [
+      '  CPU / request in the storms (µs)',
+      `service unkeyed ${rps((r) => r.service.unkeyed.cpuUsPerRequest[0])}; peer keyed ${rps((r) => r.peer.keyed.cpuUsPerRequest[0])} (+ Redis ${rps((r) => r.peer.keyed.cpuUsPerRequest[1] ?? 0)}), unkeyed ${rps((r) => r.peer.unkeyed.cpuUsPerRequest[0])} (+ Redis ${rps((r) => r.peer.unkeyed.cpuUsPerRequest[1] ?? 0)})`,
+    ],
+    [
+      '  invariants (service in DB, peer by answers)',
+      ok ? 'ok' : `BROKEN: ${measured.flatMap((r) => r.invariants.problems).join('; ')}`,
+    ],
+  );
+  return ok;
+}
+
+const CPU_KINDS: Array<[string, string]> = [
+  ['soldOut', 'sold out, no key'],
+  ['soldOutKeyed', 'sold out, fresh key'],
+  ['repeat', 'repeat (replayed key)'],
+  ['issued', 'issued (keyed)'],
+  ['liveness', 'GET /health/live'],
+  ['bareRoute', 'bare Fastify route'],
+  ['peerSoldOut', 'peer: sold out'],
+  ['peerIssued', 'peer: issued'],
+];
+
+/** CPU per request by kind: medians of the runs, each run's, and the ratios to the bare route of the same run. */
+function reportCpu(
+  cpuRuns: CpuRun[],
+  rows: Array<[string, string]>,
+  output: Record<string, unknown>,
+) {
+  if (cpuRuns.length === 0) return;
+  const kinds = CPU_KINDS.filter(([kind]) => kind in cpuRuns[0].cpuUsPerRequest);
+  const medianOf = (pick: (run: CpuRun) => number | undefined) =>
+    median(cpuRuns.map(pick).filter((n): n is number => n !== undefined));
+  const cpuUsPerRequest = Object.fromEntries(
+    kinds.map(([kind]) => [kind, medianOf((run) => run.cpuUsPerRequest[kind])]),
+  );
+  const toBareRoute = Object.fromEntries(
+    kinds
+      .filter(([kind]) => kind !== 'bareRoute')
+      .map(([kind]) => [kind, medianOf((run) => run.toBareRoute[kind])]),
+  );
+  output.cpuPerRequest = {
+    unit: 'µs of CPU (user + system, /proc/<pid>/stat) per request',
+    requestsPerPhase: CPU_PHASES,
+    cpuUsPerRequest,
+    toBareRoute,
+    servicePeakRssMb: median(cpuRuns.map((run) => run.servicePeakRssMb)),
+    perRun: cpuRuns,
+    targets: {
+      soldOutAtMost16BareRoute: toBareRoute.soldOut <= 1.6,
+      soldOutKeyedAtMost19BareRoute: toBareRoute.soldOutKeyed <= 1.9,
+      peakRssAtMost300Mb: cpuRuns.every((run) => run.servicePeakRssMb <= 300),
+    },
+  };
+  rows.push(
+    [
+      `CPU / request (µs, median of ${cpuRuns.length})`,
+      `× bare route (runs: µs; ×) — ${CPU_PHASES.cheap} requests a kind (${CPU_PHASES.issued} issued) in ${CPU_PHASES.rounds} rounds`,
+    ],
+    ...kinds.map(([kind, label]): [string, string] => {
+      const perRun = cpuRuns.map((run) => run.cpuUsPerRequest[kind]);
+      const ratios = cpuRuns.map((run) => run.toBareRoute[kind]);
+      const redis = cpuRuns.map((run) => run.phases[kind]?.redisCpuUsPerRequest);
+      return [
+        `  ${label}`,
+        `${cpuUsPerRequest[kind]} µs${kind === 'bareRoute' ? '' : `  ${toBareRoute[kind]} ×`}  (runs: ${list(perRun)}${kind === 'bareRoute' ? '' : `; ${list(ratios)}`})${redis[0] !== undefined ? `  + Redis ${list(redis as number[])} µs` : ''}`,
+      ];
+    }),
+    [
+      '  service: peak RSS · idle CPU · unexpected answers',
+      `${list(cpuRuns.map((run) => run.servicePeakRssMb))} MB · ${list(cpuRuns.map((run) => run.serviceIdleCpuUsPerSecond))} µs/s · ${list(cpuRuns.map((run) => Object.values(run.phases).reduce((sum, phase) => sum + phase.unexpected, 0)))}`,
+    ],
+  );
+  if (cpuRuns[0].peerSkipped) rows.push(['  peer', `skipped: ${cpuRuns[0].peerSkipped}`]);
+}

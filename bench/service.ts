@@ -1,0 +1,341 @@
+/**
+ * What every scenario shares: the options, the database server and fresh databases, the service's production
+ * build (start, warm-up, stop), events, the storm plan, and the invariants checked in the database.
+ */
+import { connect as connectTcp } from 'node:net';
+import { join } from 'node:path';
+import knexFactory, { Knex } from 'knex';
+import scenario from '../loadtest/scenario.json';
+import { buildKnexConfig } from '../src/database/knex-config';
+import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
+import type { LoadResults, PlannedRequest } from './load-client';
+import {
+  NodeOptions,
+  Process,
+  nodeVersion,
+  postEvent,
+  runLoad,
+  scratch,
+  shuffle,
+  startProcess,
+  waitFor,
+} from './support';
+
+export const SERVICE_PORT = 3390;
+export const CEILING_PORT = 3391;
+export const PEER_PORT = 3392;
+export const POOL_MAX = 20;
+export const SOLD_OUT = '티켓이 모두 소진되었습니다.';
+/** The compiled scripts the bench starts (this file runs from dist/bench). */
+export const SCRIPTS = {
+  service: join(__dirname, '..', 'src', 'main.js'),
+  ceiling: join(__dirname, 'http-ceiling-server.js'),
+  peer: join(__dirname, 'peer-server.js'),
+};
+
+export const SCENARIOS = ['surge', 'scale-out', 'reads', 'cpu', 'peer'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface Options {
+  runs: number;
+  /** What runs: every scenario, or the one of `--only`. The surge brings its ceilings, its peer and midnight. */
+  scenarios: Set<ScenarioName>;
+  /** The Node binary of the service, the ceiling server and the peer (`--node PATH`); the load client stays on the bench's. */
+  node: string;
+  /** `node --version` of that binary, as the service reports it. */
+  serviceNode: string;
+  /** Where the surge's (and the reads') service writes a V8 CPU profile (`--cpu-prof DIR`), to find where time goes. */
+  cpuProfileDir?: string;
+}
+
+export function parseOptions(argv: string[]): Options {
+  const value = (name: string) => {
+    const index = argv.indexOf(`--${name}`);
+    return index >= 0 ? argv[index + 1] : undefined;
+  };
+  const runs = Number(value('runs') ?? 1);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+  const only = value('only');
+  if (only !== undefined && !(SCENARIOS as readonly string[]).includes(only)) {
+    throw new Error(`--only takes ${SCENARIOS.join(', ')}`);
+  }
+  const node = value('node') ?? process.execPath;
+  return {
+    runs,
+    // The peer is part of the surge (back to back with it); `--only peer` runs it alone.
+    scenarios: new Set(only ? [only as ScenarioName] : SCENARIOS.filter((name) => name !== 'peer')),
+    node,
+    serviceNode: nodeVersion(node),
+    cpuProfileDir: value('cpu-prof'),
+  };
+}
+
+/** How the measured processes run: `--node`, and `--cpu-prof` for the services that take it. */
+export function nodeOptions(options: Options, profile = false): NodeOptions {
+  return {
+    node: options.node,
+    nodeArgs:
+      profile && options.cpuProfileDir
+        ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`]
+        : [],
+  };
+}
+
+export async function databaseServer(): Promise<{
+  serverUrl: string;
+  stopServer: () => Promise<void>;
+}> {
+  if (process.env.DATABASE_URL)
+    return { serverUrl: process.env.DATABASE_URL, stopServer: async () => {} };
+  const embedded = await startEmbeddedPostgres({
+    dir: join(scratch, 'pg'),
+    port: 54391,
+    persistent: false,
+    database: 'golden_ticket_bench',
+  });
+  return { serverUrl: embedded.url, stopServer: () => embedded.stop() };
+}
+
+let databases = 0;
+export async function freshDatabase(serverUrl: string): Promise<string> {
+  const name = `golden_ticket_bench_${Date.now()}_${databases++}`;
+  const url = new URL(serverUrl);
+  url.pathname = '/postgres';
+  const admin = knexFactory(buildKnexConfig({ url: url.toString(), poolMin: 0 }));
+  await admin.raw(`CREATE DATABASE "${name}"`);
+  await admin.destroy();
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export function benchKnex(databaseUrl: string): Knex {
+  return knexFactory(buildKnexConfig({ url: databaseUrl, poolMin: 0, poolMax: 4 }));
+}
+
+/** Redis at REDIS_URL, else 127.0.0.1:6379, when it answers (a TCP connect within 500 ms). */
+export function localRedis(): Promise<string | undefined> {
+  const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  return new Promise((resolve) => {
+    const socket = connectTcp({ host: url.hostname, port: Number(url.port || 6379) });
+    const done = (answer: string | undefined) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.once('connect', () => done(url.toString()));
+    socket.once('error', () => done(undefined));
+    socket.setTimeout(500, () => done(undefined));
+  });
+}
+
+/** The production build with throttles out of the way (the benchmark measures issuance, not shedding). */
+export function startService(
+  port: number,
+  env: NodeJS.ProcessEnv,
+  node: NodeOptions = {},
+): Process {
+  return startProcess(
+    SCRIPTS.service,
+    [],
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NODE_ENV: 'production',
+      // The benchmark is the operator: it creates its events without a token.
+      ADMIN_AUTH: 'disabled',
+      LOG_LEVEL: 'info',
+      DB_POOL_MAX: String(POOL_MAX),
+      THROTTLE_IP_LIMIT: '100000000',
+      THROTTLE_USER_LIMIT: '1000',
+      SHUTDOWN_READINESS_DELAY_MS: '0',
+      ...env,
+    },
+    node,
+  );
+}
+
+export const serviceUrl = (port: number) => `http://127.0.0.1:${port}`;
+
+export function serviceReady(baseUrl: string): Promise<void> {
+  return waitFor(async () => (await fetch(`${baseUrl}/health/ready`)).ok, 30_000, baseUrl);
+}
+
+/**
+ * A service is up before its opening second: warm it (JIT, connection pool) on an event of its own with the
+ * first 5,000 requests of a storm (`shape` adds to them, as the reads do).
+ */
+export async function warmUp(
+  baseUrl: string,
+  name: string,
+  shape: (plan: Planned[], eventKey: string) => Planned[] = (plan) => plan,
+): Promise<void> {
+  const eventKey = await createEvent(baseUrl, name, scenario.tickets);
+  const plan = stormPlan(eventKey, scenario.users, scenario.retransmitRatio).slice(0, 5_000);
+  await runLoad(name, shape(plan, eventKey), [baseUrl], scenario.connections);
+}
+
+/** SIGTERM, then the issuance totals the process logged at shutdown. */
+export async function stopService(service: Process): Promise<IssuanceTotals> {
+  service.child.kill('SIGTERM');
+  await service.exited;
+  const totals = service.lines
+    .map((line) => JSON.parse(line) as { issuanceTotals?: IssuanceTotals })
+    .find((entry) => entry.issuanceTotals)?.issuanceTotals;
+  if (!totals) throw new Error('the service logged no issuance totals');
+  return totals;
+}
+
+/** A process of ours still running (after a failure): killed, so the next run finds its port free. */
+export function killIfRunning(process: Process): void {
+  if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill();
+}
+
+export interface IssuanceTotals {
+  batches: number;
+  requests: number;
+  issued: number;
+  retries: number;
+  fromMemory?: number;
+  firstBatches?: Array<{ size: number; ms: number }>;
+}
+
+export interface Planned extends PlannedRequest {
+  userId: number;
+  kind: 'original' | 'retransmit-key' | 'retransmit-natural' | 'read';
+}
+
+/**
+ * Originals in random order; each of `ratio` of the users is sent again somewhere after its original (often
+ * while it runs): half with the same Idempotency-Key, half without. `targetOf` picks an instance for an
+ * original and for its copy (another one, when there are several).
+ */
+export function stormPlan(
+  eventKey: string,
+  users: number,
+  ratio: number,
+  targetOf: (userId: number, copy: boolean) => number = () => 0,
+): Planned[] {
+  const path = `/events/${eventKey}/tickets`;
+  const order = shuffle(Array.from({ length: users }, (_, i) => i + 1));
+  const request = (userId: number, kind: Planned['kind'], withKey: boolean): Planned => ({
+    method: 'POST',
+    path,
+    body: { userId },
+    headers: withKey ? { 'idempotency-key': `${eventKey}-${userId}` } : {},
+    userId,
+    kind,
+    target: targetOf(userId, kind !== 'original'),
+  });
+  const positionOf = new Map(order.map((userId, position) => [userId, position]));
+  // Each retransmission goes right after the original at most 1,500 places later.
+  const after = new Map<number, Planned[]>();
+  shuffle(order, 7)
+    .slice(0, Math.round(users * ratio))
+    .forEach((userId, index) => {
+      const withKey = index % 2 === 0;
+      const at = Math.min(order.length - 1, positionOf.get(userId)! + ((userId * 7919) % 1500));
+      const copy = request(userId, withKey ? 'retransmit-key' : 'retransmit-natural', withKey);
+      after.set(at, [...(after.get(at) ?? []), copy]);
+    });
+  return order.flatMap((userId, position) => [
+    request(userId, 'original', true),
+    ...(after.get(position) ?? []),
+  ]);
+}
+
+/** The same plan without a single Idempotency-Key (the keyed copies become natural retransmissions). */
+export function withoutKeys(plan: Planned[]): Planned[] {
+  return plan.map((request) => ({ ...request, headers: {} }));
+}
+
+export async function createEvent(
+  baseUrl: string,
+  prefix: string,
+  totalQuantity: number,
+): Promise<string> {
+  const now = Date.now();
+  const eventKey = `${prefix}-${now}`;
+  await postEvent(baseUrl, {
+    eventKey,
+    name: '벤치마크 이벤트',
+    totalQuantity,
+    dailyLimit: scenario.dailyLimit,
+    startAt: new Date(now - 60_000).toISOString(),
+    endAt: new Date(now + 3_600_000).toISOString(),
+  });
+  return eventKey;
+}
+
+/** Every invariant of a storm, checked in the database against what the clients were told. */
+export async function checkInvariants(
+  knex: Knex,
+  eventKey: string,
+  tickets: number,
+  plan: Planned[],
+  results: LoadResults,
+) {
+  const rows: Array<{ userId: number; id: string }> = await knex('tickets')
+    .join('events', 'events.id', 'tickets.eventId')
+    .where('events.eventKey', eventKey)
+    .select('tickets.userId', 'tickets.id');
+  const event = await knex<{ eventKey: string; issuedCount: number }>('events')
+    .where({ eventKey })
+    .first();
+  const unfinishedKeys = await knex('idempotencyKeys')
+    .whereNull('responseStatus')
+    .count({ n: '*' });
+  const ticketOf = new Map(rows.map((ticket) => [ticket.userId, ticket.id]));
+  const answered = new Map<number, Set<string>>();
+  plan.forEach((request, index) => {
+    const ticketId = results.ticketId[index];
+    if (ticketId)
+      answered.set(request.userId, (answered.get(request.userId) ?? new Set()).add(ticketId));
+  });
+  const problems: string[] = [];
+  if (rows.length !== tickets) problems.push(`${rows.length} tickets, expected ${tickets}`);
+  if (ticketOf.size !== rows.length) problems.push('a user holds more than one ticket');
+  if (event?.issuedCount !== rows.length)
+    problems.push(`issued_count ${event?.issuedCount} ≠ ${rows.length} tickets`);
+  for (const [userId, ticketId] of ticketOf) {
+    const ids = answered.get(userId);
+    if (!ids || !ids.has(ticketId))
+      problems.push(`ticket of user ${userId} never reached its user`);
+  }
+  for (const [userId, ids] of answered) {
+    if (ids.size !== 1 || ids.values().next().value !== ticketOf.get(userId)) {
+      problems.push(`user ${userId} was answered with ${ids.size} different or unknown tickets`);
+    }
+  }
+  if (Number(unfinishedKeys[0].n) !== 0)
+    problems.push(`${unfinishedKeys[0].n} idempotency keys left in flight`);
+  return { ok: problems.length === 0, problems: problems.slice(0, 20) };
+}
+
+/**
+ * What a storm's ticket requests got, and its rates: tickets issued per second over the first wave (until
+ * the last ticket), sold-out answers per second after it, and the whole storm's requests per second.
+ */
+export function issuanceRates(plan: Planned[], results: LoadResults) {
+  const outcome = (index: number): string => {
+    const status = results.status[index];
+    if (plan[index].kind === 'read') return 'read';
+    if (status === 201 && plan[index].kind === 'original') return 'issued';
+    if (status === 200 || status === 201) return 'repeat';
+    if (status === 409 && results.message[index] === SOLD_OUT) return 'soldOut';
+    if (status === 409) return 'inFlight';
+    return `status${status}`;
+  };
+  const indexes = plan.map((_, i) => i);
+  const issuedEnds = indexes.filter((i) => outcome(i) === 'issued').map((i) => results.endMs[i]);
+  const lastIssuedMs = Math.max(...issuedEnds);
+  const soldOutEnds = indexes
+    .filter((i) => outcome(i) === 'soldOut' && results.endMs[i] > lastIssuedMs)
+    .map((i) => results.endMs[i]);
+  const soldOutWindowMs = Math.max(...soldOutEnds) - lastIssuedMs;
+  return {
+    outcome,
+    lastIssuedMs,
+    issuedPerSecond: Math.round(issuedEnds.length / (lastIssuedMs / 1000)),
+    rejectedPerSecond: Math.round(soldOutEnds.length / (soldOutWindowMs / 1000)),
+    requestsPerSecond: Math.round(plan.length / (results.durationMs / 1000)),
+  };
+}
