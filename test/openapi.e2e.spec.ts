@@ -33,6 +33,16 @@ describe('OpenAPI document', () => {
     );
   });
 
+  it('names every operation with an operationId of its own (generated clients name their methods so)', () => {
+    const ids = Object.values(contract.document.paths).flatMap((operations) =>
+      Object.values(operations as Record<string, { operationId?: string }>).map(
+        (operation) => operation.operationId,
+      ),
+    );
+    expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
   it('gives every operation exactly one tag (Swagger UI lists it once)', () => {
     for (const [path, operations] of Object.entries(contract.document.paths)) {
       for (const [method, operation] of Object.entries(operations)) {

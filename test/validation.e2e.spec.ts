@@ -83,8 +83,22 @@ describe('bad input', () => {
       ['userId', { userId: 2 ** 53 }],
       ['userId', { userId: true }],
       ['extra', { userId: 1, extra: 1 }],
+      // A declared field's error before an undeclared field's, as joi reported them.
+      ['userId', { extra: 1, userId: -1 }],
     ])('%s: %j', async (field, body) => {
       await expect400(() => post(`/events/${eventKey}/tickets`, body), field);
+    });
+
+    it.each([
+      ['{"userId":1e400}', 'userId은(는) 유한한 숫자여야 합니다.'],
+      ['{"userId":14,"":1}', '""은(는) 허용되지 않는 항목입니다.'],
+    ])('%s: %s', async (raw, message) => {
+      const call = () =>
+        request(t.url)
+          .post(`/events/${eventKey}/tickets`)
+          .set('content-type', 'application/json')
+          .send(raw);
+      await expect400(call, message);
     });
 
     it('an eventKey that is not a slug', async () => {

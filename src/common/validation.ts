@@ -96,14 +96,15 @@ export const positiveIdParam = (label: string) =>
 /**
  * The JSON-schema validator of the routes Fastify serves itself (http/fastify-route.ts), whose one schema is
  * their validation, their 400 messages and their OpenAPI operation. As strict as the joi schemas: no
- * coercion (`"1"` is not 1), nothing removed or defaulted, the first error only; `verbose` keeps the
- * offending value, which the message depends on (1.5 is "not an integer", `"1"` "not a number").
+ * coercion (`"1"` is not 1), nothing removed or defaulted; `verbose` keeps the offending value, which the
+ * message depends on (1.5 is "not an integer", `"1"` "not a number").
  */
 const ajv = new Ajv({
   coerceTypes: false,
   useDefaults: false,
   removeAdditional: false,
-  allErrors: false,
+  // Every error, so the one reported is the one joi would report first (schemaValidationError).
+  allErrors: true,
   verbose: true,
   // OpenAPI's annotation, shown in the document and meaningless to validation.
   keywords: ['example'],
@@ -125,11 +126,15 @@ interface SchemaError {
 /** Names of what a request's part is, for an error about the whole of it. */
 const PART_LABELS: Record<string, string> = { body: '요청 본문' };
 
-/** The first schema error as a 400 with the message joi would give (KOREAN_MESSAGES). */
+/**
+ * A 400 with the message joi would give (KOREAN_MESSAGES) for the error joi reports first: a declared
+ * field's before an undeclared field's.
+ */
 export function schemaValidationError(errors: SchemaError[], part: string): InvalidInputError {
-  const [error] = errors;
+  const error = errors.find((e) => e.keyword !== 'additionalProperties') ?? errors[0];
   const path = error.instancePath.split('/').filter(Boolean);
-  const field = (name: unknown) => [...path, String(name)].join('.');
+  // A property named "" is shown quoted, not as nothing.
+  const field = (name: unknown) => [...path, String(name) || '""'].join('.');
   const label = path.length > 0 ? path.join('.') : (PART_LABELS[part] ?? part);
   const { code, labelled = label } = messageCodeOf(error, field);
   const message = KOREAN_MESSAGES[code] as string;
@@ -148,6 +153,7 @@ function messageCodeOf(
     case 'additionalProperties':
       return { code: 'object.unknown', labelled: field(params.additionalProperty) };
     case 'type':
+      // (Fastify validates an absent body as null: both are "not a JSON object".)
       return { code: typeCodeOf(String(params.type), data) };
     case 'minimum':
       return { code: 'number.min' };
@@ -169,7 +175,9 @@ function typeCodeOf(expected: string, value: unknown): string {
     case 'object':
       return 'object.base';
     case 'integer':
-      return typeof value === 'number' ? 'number.integer' : 'number.base';
+      if (typeof value !== 'number') return 'number.base';
+      // 1e400 in JSON parses as Infinity.
+      return Number.isFinite(value) ? 'number.integer' : 'number.infinity';
     case 'number':
       return 'number.base';
     case 'boolean':

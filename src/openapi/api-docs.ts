@@ -126,6 +126,7 @@ export interface OperationDoc {
  * are not decorators.
  */
 export interface RouteDoc extends Omit<OperationDoc, 'body'> {
+  operationId: string;
   tag: string;
   bearer?: string;
 }
@@ -201,6 +202,7 @@ export function operationOf(route: FastifyRoute): {
     path: route.url.replace(/:(\w+)/g, '{$1}'),
     method: route.method.toLowerCase(),
     operation: {
+      operationId: routeDoc.operationId,
       summary: doc.summary,
       tags: [routeDoc.tag],
       ...(routeDoc.bearer ? { security: [{ [routeDoc.bearer]: [] }] } : {}),
