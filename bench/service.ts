@@ -2,6 +2,7 @@
  * What every scenario shares: the options, the database server and fresh databases, the service's production
  * build (start, warm-up, stop), events, the storm plan, and the invariants checked in the database.
  */
+import { readFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import knexFactory, { Knex } from 'knex';
@@ -147,10 +148,17 @@ export function startService(
       THROTTLE_IP_LIMIT: '100000000',
       THROTTLE_USER_LIMIT: '1000',
       SHUTDOWN_READINESS_DELAY_MS: '0',
+      NODE_OPTIONS: imageNodeOptions(),
       ...env,
     },
     node,
   );
+}
+
+/** The V8 flags the image runs the service with (the Dockerfile's NODE_OPTIONS), so the bench runs it so too. */
+function imageNodeOptions(): string {
+  const dockerfile = readFileSync(join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
+  return /\bNODE_OPTIONS=(\S+)/.exec(dockerfile)?.[1] ?? '';
 }
 
 export const serviceUrl = (port: number) => `http://127.0.0.1:${port}`;

@@ -740,6 +740,12 @@ describe('deploy/k8s', () => {
     }
   });
 
+  it("keeps the image's V8 flags: a NODE_OPTIONS in the manifest replaces the image's", () => {
+    const imageFlags = (dockerfile().env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+    expect(imageFlags).toContain('--max-semi-space-size=16');
+    expect((env().NODE_OPTIONS ?? '').split(/\s+/)).toEqual(expect.arrayContaining(imageFlags));
+  });
+
   it('Prometheus scrapes each pod directly: annotations on the app port and route', () => {
     const annotations = deployment.spec.template.metadata.annotations ?? {};
     expect(annotations['prometheus.io/scrape']).toBe('true');
