@@ -10,12 +10,16 @@ export interface Target {
 }
 
 export interface RequestSpec {
+  /** `user:<id>`, `operator`, `probe`. */
   actor: string;
   method: 'POST' | 'PATCH';
   path: string;
+  /** The exact body sent. */
   body: string;
   key?: string;
+  /** Event of a ticket request or PATCH. */
   eventKey: string;
+  /** The user a ticket request is for (its body's userId). */
   userId?: number;
 }
 

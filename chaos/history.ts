@@ -1,24 +1,15 @@
+import type { RequestSpec } from './clients';
+
 /** What a run records: every request and its answer (or why there was none), every fault. */
 
 /** Why a request got no HTTP answer. */
 export type NoAnswer = 'timeout' | 'reset' | 'refused';
 
-export interface Entry {
+export interface Entry extends RequestSpec {
   id: number;
-  /** `user:<id>`, `operator`, `probe`. */
-  actor: string;
   /** The request's role in its chain: first send, resend after a transient, resend of a lost answer, probe. */
   why: 'first' | 'retry' | 'lost-answer' | 'changed-body' | 'probe';
   instance: string;
-  method: 'POST' | 'PATCH';
-  path: string;
-  /** The exact body sent. */
-  body: string;
-  key?: string;
-  /** Event of a ticket request or PATCH. */
-  eventKey: string;
-  /** The user a ticket request is for (its body's userId). */
-  userId?: number;
   /** Milliseconds since the run began (real time). */
   sentAt: number;
   doneAt: number;

@@ -14,9 +14,7 @@ import {
   Verdict,
   answeredRecord,
   claimTiming,
-  fingerprintOfRecord,
   judge,
-  storedAnswerOf,
 } from './idempotency-rules';
 import { IdempotencyRepository } from './idempotency.repository';
 
@@ -106,13 +104,7 @@ export class AnswerGroupCommit {
       }
     }
 
-    for (const record of records.values()) {
-      const answer = storedAnswerOf(record);
-      if (answer) {
-        const request = { key: record.idempotencyKey, fingerprint: fingerprintOfRecord(record) };
-        this.answers.remember(request, answer, record.expiresAt);
-      }
-    }
+    for (const record of records.values()) this.answers.rememberRecord(record, group[0].now);
     const { lockTimeoutSeconds } = this.config.idempotency;
     return group.map((submitted): GroupCommitVerdict => {
       const { key, fingerprint } = submitted.request;

@@ -4,10 +4,13 @@ import type { AppConfig } from '../config/config';
 import type { StoredResponse } from './idempotency-claim';
 import {
   IdempotentRequest,
+  KeyRecord,
   RequestFingerprint,
   Verdict,
   answeredRecord,
+  fingerprintOfRecord,
   judge,
+  storedAnswerOf,
 } from './idempotency-rules';
 
 /** A complete answer of a key, as its committed record holds it. */
@@ -52,6 +55,14 @@ export class CommittedAnswers {
       return undefined;
     }
     return verdict;
+  }
+
+  /** Remembers a record read from the database, when it holds a complete answer still valid at `now`. */
+  rememberRecord(record: KeyRecord, now: Date): void {
+    const response = storedAnswerOf(record);
+    if (!response || record.expiresAt.getTime() <= now.getTime()) return;
+    const request = { key: record.idempotencyKey, fingerprint: fingerprintOfRecord(record) };
+    this.remember(request, response, record.expiresAt);
   }
 
   /** Remembers a committed answer until its record's `expiresAt`. */

@@ -70,19 +70,17 @@ export function requestLogger(
     if (mode === 'errors' && (level === 'info' || level === 'debug')) return;
     const sampled = mode === 'sampled' && level === 'info';
     if (sampled && ordinary++ % SAMPLED_ONE_IN !== 0) return;
-    request.log[level](
-      {
-        requestId: request.id,
-        // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
-        method: request.method,
-        url: request.url,
-        route: request.routeOptions.url,
-        statusCode: status,
-        latencyMs: Math.round(reply.elapsedTime * 10) / 10,
-        ...extraFields.get(request),
-        ...(sampled ? { sampledOneIn: SAMPLED_ONE_IN } : {}),
-      },
-      'request completed',
-    );
+    const fields: Record<string, unknown> = {
+      requestId: request.id,
+      // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
+      method: request.method,
+      url: request.url,
+      route: request.routeOptions.url,
+      statusCode: status,
+      latencyMs: Math.round(reply.elapsedTime * 10) / 10,
+      ...extraFields.get(request),
+    };
+    if (sampled) fields.sampledOneIn = SAMPLED_ONE_IN;
+    request.log[level](fields, 'request completed');
   };
 }

@@ -17,12 +17,11 @@ import { runSerializable } from '../database/transaction';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
 import {
   IdempotentRequest,
+  KeyRecord,
   Verdict,
   claimTiming,
-  fingerprintOfRecord,
   isSameRequest,
   judge,
-  storedAnswerOf,
 } from '../idempotency/idempotency-rules';
 import { AnswerGroupCommit } from '../idempotency/answer-group-commit';
 import { CommittedAnswers } from '../idempotency/committed-answers';
@@ -179,10 +178,11 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       issuanceLock(eventKey),
     ).finally(() => this.metrics.batchDuration.observe((performance.now() - startedAt) / 1000));
     // Committed: what it tells outlives the batch.
-    const { answers, keyed, settledState } = outcome;
+    const { answers, keyed, readKeys, now, settledState } = outcome;
     for (const { request, response, expiresAt } of keyed) {
       this.committedAnswers.remember(request, response, expiresAt);
     }
+    for (const record of readKeys) this.committedAnswers.rememberRecord(record, now);
     if (settledState) {
       const { event, issuedToday, day, readAt } = settledState;
       this.finalRefusals.noteBatch(event, issuedToday, day, readAt);
@@ -275,30 +275,17 @@ export class TicketIssuanceService implements OnApplicationShutdown {
       const response = stored.get(first);
       answers[index] = response ? { kind: 'replay', response } : answers[first];
     }
-    // Every complete answer this batch knows of a key: decided now, or read (replayed or refused 422).
-    const keyed = [
-      ...[...stored].map(([index, response]) => ({
-        request: requests[index].idempotent!,
-        response,
-        expiresAt: timing.expiresAt,
-      })),
-      ...[...snapshot.keys.values()].flatMap((record) => {
-        const response = storedAnswerOf(record);
-        return response && record.expiresAt.getTime() > now.getTime()
-          ? [
-              {
-                request: { key: record.idempotencyKey, fingerprint: fingerprintOfRecord(record) },
-                response,
-                expiresAt: record.expiresAt,
-              },
-            ]
-          : [];
-      }),
-    ];
+    // The answers this batch stored, and the records it read (replayed or refused 422).
+    const keyed = [...stored].map(([index, response]) => ({
+      request: requests[index].idempotent!,
+      response,
+      expiresAt: timing.expiresAt,
+    }));
     if (event) event.issuedCount += issued.length;
     return {
       answers: answers as IssueTicketAnswer[],
       keyed,
+      readKeys: [...snapshot.keys.values()],
       now,
       settledState: event
         ? { event, issuedToday: snapshot.issuedToday + issued.length, day, readAt }
@@ -310,8 +297,10 @@ export class TicketIssuanceService implements OnApplicationShutdown {
 /** What a committed batch decided, and what it saw of its event once written. */
 interface BatchOutcome {
   answers: IssueTicketAnswer[];
-  /** The complete answers of the batch's keys (stored now, or read), with their records' expiry. */
+  /** The answers the batch stored for its keys, with their records' expiry. */
   keyed: Array<{ request: IdempotentRequest; response: StoredResponse; expiresAt: Date }>;
+  /** The keys' records the batch read. */
+  readKeys: KeyRecord[];
   now: Date;
   settledState?: { event: EventModel; issuedToday: number; day: string; readAt: number };
 }
