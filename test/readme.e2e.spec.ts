@@ -4,8 +4,6 @@ import { createTestDatabase } from './support/test-database';
 import { expectApiInBriefAnswers } from './support/api-in-brief';
 import { bashBlockAfter, paste, pasteable, requestOf } from './support/pasted-blocks';
 
-const blockAfter = (marker: string) => bashBlockAfter('README.md', marker);
-
 /**
  * The README's commands are pasted by newcomers as they are: each block runs here verbatim against the
  * production build (only the port changes), and every answer is checked, so the README cannot rot (a
@@ -39,8 +37,8 @@ describe('the README, pasted', () => {
     expectApiInBriefAnswers(service.url);
   });
 
-  it('the end-user token snippet signs a token that the service takes', async () => {
-    const block = blockAfter('To try it, start the service with a secret');
+  it('the end-user token snippet of docs/security.md signs a token that the service takes', async () => {
+    const block = bashBlockAfter('docs/security.md', 'To try it, start the service with a secret');
     const secret = /^export USER_JWT_SECRET=(\S+)$/m.exec(block)![1];
     const service = await start({ USER_JWT_SECRET: secret });
     await createEvent(service.url, { eventKey: 'launch', ...OPEN_NOW });
