@@ -517,6 +517,13 @@ describe('the dashboard against a real scrape of GET /metrics', () => {
     expect(missingNames(queries, exposed)).toEqual([]);
   });
 
+  it("declares every metric name of the drop runbook's queries", () => {
+    const queries = promqlBlocks(read(join(ROOT, 'docs', 'runbook.md')));
+    expect(queries.length).toBeGreaterThanOrEqual(1);
+    expect(queries[0]).toContain('golden_ticket_issuance_requests_total');
+    expect(missingNames(queries, exposed)).toEqual([]);
+  });
+
   it('reports a name the service does not expose (the check is not vacuous)', () => {
     expect(
       missingNames(

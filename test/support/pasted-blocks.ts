@@ -19,12 +19,22 @@ export interface Step {
   output: string;
 }
 
+/** Every ```bash block of a Markdown file of the repository, in order, joined into one script. */
+export function bashBlocks(file: string): string {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].map((block) => block[1]).join('\n');
+}
+
 /**
- * Runs `script` with bash, as a reader pasting it would, and returns each curl command with what it
- * printed. Bash names every command it runs (a DEBUG trap), so the output is split where the document's
- * commands are, however they are wrapped.
+ * Runs `script` with bash, as a reader pasting it would, and returns each command that starts with one of
+ * `commands` with what it printed. Bash names every command it runs (a DEBUG trap), so the output is split
+ * where the document's commands are, however they are wrapped.
  */
-export function paste(script: string, env: Record<string, string> = {}): Step[] {
+export function paste(
+  script: string,
+  env: Record<string, string> = {},
+  commands: string[] = ['curl '],
+): Step[] {
   // Bash prints each command between these before running it (a heredoc's lines included).
   const [open, close] = ['\u0001', '\u0002'];
   const run = spawnSync(
@@ -35,7 +45,7 @@ export function paste(script: string, env: Record<string, string> = {}): Step[] 
       encoding: 'utf8',
       env: { ...process.env, ...env },
       input: '',
-      timeout: 30_000,
+      timeout: 60_000,
     },
   );
   if (run.stderr !== '' || run.status !== 0) {
@@ -48,7 +58,7 @@ export function paste(script: string, env: Record<string, string> = {}): Step[] 
       const [command, output] = chunk.split(`${close}\n`);
       return { command, output };
     })
-    .filter((step) => step.command.startsWith('curl '));
+    .filter((step) => commands.some((command) => step.command.startsWith(command)));
 }
 
 /** The block aimed at the service at `url`: only `localhost:3000` becomes its port. */
