@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import request from 'supertest';
 import { fingerprintOf } from '../src/idempotency/idempotency-rules';
 import { startTestApp, TestApp } from './support/test-app';
@@ -15,6 +16,53 @@ function essence(response: request.Response) {
     contentType: response.headers['content-type'],
     retryAfter: response.headers['retry-after'],
   };
+}
+
+/**
+ * A request with the header lines given as sent (names and values alternating): supertest keeps one value
+ * per header name, and Node would join two lines of one name into "a1, a2" before the service sees them.
+ */
+function sendRaw(
+  url: string,
+  method: string,
+  path: string,
+  body: object,
+  headerLines: string[],
+): Promise<{ status: number; body: unknown }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const sent = httpRequest(
+      `${url}${path}`,
+      {
+        method,
+        // Given as lines, Node adds no Host of its own.
+        headers: [
+          'host',
+          new URL(url).host,
+          'content-type',
+          'application/json',
+          'content-length',
+          String(Buffer.byteLength(payload)),
+          ...headerLines,
+        ],
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          try {
+            resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown });
+          } catch (error) {
+            reject(new Error(`${response.statusCode} ${text}: ${String(error)}`));
+          }
+        });
+      },
+    );
+    sent.on('error', reject);
+    sent.end(payload);
+  });
 }
 
 describe('Idempotency-Key', () => {
@@ -206,6 +254,43 @@ describe('Idempotency-Key', () => {
   it('accepts a key of exactly 255 characters', async () => {
     const event = await createEvent(t.url);
     await issue(t.url, event.eventKey, 1, 'k'.repeat(255)).expect(201);
+  });
+
+  it('answers 400 to two Idempotency-Key headers on every route (Nest and Fastify served) and keeps nothing', async () => {
+    const event = await createEvent(t.url);
+    const [k1, k2] = [key(), key()];
+    const before = await snapshotDatabase(t.db);
+    const requests: Array<[string, string, object]> = [
+      ['POST', '/events', eventBody()],
+      ['PATCH', `/events/${event.eventKey}`, { isActive: false }],
+      // The ticket route Fastify serves itself.
+      ['POST', `/events/${event.eventKey}/tickets`, { userId: 1 }],
+    ];
+    for (const [method, path, body] of requests) {
+      // Any spelling of the name: header names are case-insensitive.
+      for (const lines of [
+        ['Idempotency-Key', k1, 'Idempotency-Key', k2],
+        ['idempotency-key', k1, 'IDEMPOTENCY-KEY', k1],
+      ]) {
+        expect(await sendRaw(t.url, method, path, body, lines)).toEqual({
+          status: 400,
+          body: { statusCode: 400, message: 'Idempotency-Key 헤더는 하나만 보낼 수 있습니다.' },
+        });
+      }
+    }
+    expect(await snapshotDatabase(t.db)).toEqual(before);
+    // One header whose value has a comma is one key, as the draft allows; and neither key was kept.
+    const joined = `${k1}, ${k2}`;
+    const ticket = await sendRaw(
+      t.url,
+      'POST',
+      `/events/${event.eventKey}/tickets`,
+      { userId: 1 },
+      ['Idempotency-Key', joined],
+    );
+    expect(ticket.status).toBe(201);
+    const keys = await t.db('idempotencyKeys').whereIn('idempotencyKey', [k1, k2, joined]);
+    expect(keys.map((row: { idempotencyKey: string }) => row.idempotencyKey)).toEqual([joined]);
   });
 
   it('processes an expired key afresh, and the purge job deletes expired keys', async () => {

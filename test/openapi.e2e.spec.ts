@@ -104,7 +104,12 @@ describe('OpenAPI document', () => {
       }
     }
     expect(names).toEqual(
-      expect.arrayContaining(['soldOut', 'idempotencyKeyReused', 'idempotencyKeyInFlight']),
+      expect.arrayContaining([
+        'soldOut',
+        'idempotencyKeyReused',
+        'idempotencyKeyInFlight',
+        'twoIdempotencyKeys',
+      ]),
     );
     expect(names.filter((name) => !/^[a-z][A-Za-z]+$/.test(name) || /^example/.test(name))).toEqual(
       [],

@@ -39,7 +39,7 @@ const REPLAYED_HEADERS = ['content-type', 'retry-after'];
 
 /**
  * The Idempotency-Key header on every POST and PATCH, as two Fastify hooks (wired in app.setup.ts):
- * - preHandler: a malformed key is a 400. A route flagged `idempotencyInTransaction` gets the key for its
+ * - preHandler: a malformed key, or two Idempotency-Key headers, is a 400. A route flagged `idempotencyInTransaction` gets the key for its
  *   use case (ticket issuance judges, decides and stores in one transaction). Any other route claims the key
  *   here, or replays the stored answer (`Idempotent-Replayed: true`), or is refused (422, 409).
  * - onSend: keep the answer exactly as it goes out, unless the use case stored it already; a 5xx or an
@@ -59,7 +59,7 @@ export class IdempotencyHooks {
     reply: FastifyReply,
   ): Promise<FastifyReply | undefined> {
     if (request.method !== 'POST' && request.method !== 'PATCH') return undefined;
-    const key = parseIdempotencyKey(request.headers['idempotency-key']);
+    const key = parseIdempotencyKey(request.headers['idempotency-key'], request.raw.rawHeaders);
     // No route, nothing to keep: the 404 is the answer every time.
     if (key === undefined || request.is404) return undefined;
     const idempotent = {

@@ -3,6 +3,7 @@ import {
   DomainError,
   IdempotencyKeyInFlightError,
   IdempotencyKeyMalformedError,
+  IdempotencyKeyRepeatedError,
   IdempotencyKeyReusedError,
 } from '../common/errors/domain-errors';
 import type { StoredResponse } from './idempotency-claim';
@@ -61,13 +62,44 @@ export function scopedKey(key: string, user: string | undefined): string {
   return user === undefined ? key : `${user}\u001f${key}`;
 }
 
-/** The header's value, undefined when absent; a malformed one is a 400. */
-export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
+/**
+ * The header's value, undefined when absent; two headers are a 400 (one key per request), and so is a
+ * malformed one. `rawHeaders` is the request's header lines as sent: Node joins two Idempotency-Key lines
+ * into one value ("a1, a2"), which is itself a legal key.
+ */
+export function parseIdempotencyKey(
+  header: string | string[] | undefined,
+  rawHeaders: readonly string[],
+): string | undefined {
   if (header === undefined) return undefined;
+  if (keyHeaderLines(rawHeaders) > 1) throw new IdempotencyKeyRepeatedError();
   if (typeof header !== 'string' || !VALID_KEY.test(header)) {
     throw new IdempotencyKeyMalformedError();
   }
   return header;
+}
+
+const KEY_HEADER = 'idempotency-key';
+
+/** The Idempotency-Key lines among raw header lines (names and values alternate): one loop, no allocation. */
+function keyHeaderLines(rawHeaders: readonly string[]): number {
+  let lines = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (isKeyHeaderName(rawHeaders[i])) lines++;
+  }
+  return lines;
+}
+
+/**
+ * Case-insensitive, without lower-casing a copy: the 0x20 bit folds an ASCII letter to lower case, '-' has
+ * it already, and no other character of a header name (an HTTP token) folds onto a letter or '-'.
+ */
+function isKeyHeaderName(name: string): boolean {
+  if (name.length !== KEY_HEADER.length) return false;
+  for (let i = 0; i < KEY_HEADER.length; i++) {
+    if ((name.charCodeAt(i) | 0x20) !== KEY_HEADER.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 export function fingerprintOf(

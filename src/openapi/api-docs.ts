@@ -15,6 +15,7 @@ import {
   EventNotFoundError,
   IdempotencyKeyInFlightError,
   IdempotencyKeyMalformedError,
+  IdempotencyKeyRepeatedError,
   IdempotencyKeyReusedError,
   OtherUserError,
   ServiceUnavailableError,
@@ -52,8 +53,9 @@ const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
   required: false,
   description:
-    '1–255 printable ASCII characters. The first complete answer is kept for 24 h and replayed to every copy ' +
-    '(with Idempotent-Replayed: true). Reused for another request: 422; still in flight: 409.',
+    '1–255 printable ASCII characters, one header per request (two: 400). The first complete answer is kept ' +
+    'for 24 h and replayed to every copy (with Idempotent-Replayed: true). Reused for another request: 422; ' +
+    'still in flight: 409.',
 };
 
 const SHED: Outcomes = {
@@ -70,8 +72,11 @@ const SHED: Outcomes = {
 /** What the Idempotency-Key adds to every keyed operation. */
 const KEYED: Outcomes = {
   400: {
-    description: 'a malformed Idempotency-Key',
-    examples: { malformedIdempotencyKey: messageOf(new IdempotencyKeyMalformedError()) },
+    description: 'a malformed Idempotency-Key, or two Idempotency-Key headers',
+    examples: {
+      malformedIdempotencyKey: messageOf(new IdempotencyKeyMalformedError()),
+      twoIdempotencyKeys: messageOf(new IdempotencyKeyRepeatedError()),
+    },
   },
   409: {
     description: 'the same Idempotency-Key still in flight (Retry-After)',

@@ -69,6 +69,14 @@ export class IdempotencyKeyMalformedError extends DomainError {
   }
 }
 
+/** One key per request (IETF httpapi draft): two headers are refused, never joined into one key. */
+export class IdempotencyKeyRepeatedError extends DomainError {
+  readonly status = 400;
+  constructor() {
+    super('Idempotency-Key 헤더는 하나만 보낼 수 있습니다.');
+  }
+}
+
 export class IdempotencyKeyReusedError extends DomainError {
   readonly status = 422;
   constructor() {
