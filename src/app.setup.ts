@@ -17,6 +17,7 @@ import { IdempotencyHooks } from './idempotency/idempotency-hooks';
 import { ShutdownState } from './health/shutdown-state';
 import { requestIdOf, requestLogger } from './logging/request-log';
 import { rootLogger } from './logging/root-logger';
+import { OrderedAdmission } from './throttling/ordered-admission';
 import { SurgeThrottler } from './throttling/surge-throttler';
 
 /** The Fastify adapter with the service's HTTP settings; shared by main.ts, the tests and the benchmark. */
@@ -41,8 +42,9 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
 
 /**
  * The HTTP pipeline around every route, in the order it runs, then route registration: security headers
- * (an HTML answer gets helmet's page set too, in onSend), CORS when configured → request id → per-IP flood
- * guard (429) → end-user token (401/403, when on) → per-user budget (429) → admin credentials (401) — all
+ * (an HTML answer gets helmet's page set too, in onSend), CORS when configured → request id → the
+ * per-address line (waits for its place, or 429) → end-user token (401/403, when on) → per-user budget
+ * (429) → admin credentials (401) — all
  * before any database work → Idempotency-Key claim or replay → route → keep the idempotent answer → one
  * log line and the metrics. The routes are Nest's controllers, and the hot one Fastify serves itself
  * (http/fastify-route.ts); the hooks are Fastify's, so both kinds run this same pipeline.
@@ -54,6 +56,7 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   if (config.corsOrigins.length > 0) app.enableCors({ origin: config.corsOrigins });
   const fastifyRoutes = [app.get<IssueTicketRoute, FastifyRoute>(IssueTicketRoute)];
   setUpOpenApi(app, config.docsUi, fastifyRoutes);
+  const admission = app.get(OrderedAdmission);
   const throttler = app.get(SurgeThrottler);
   const admin = app.get(AdminAuth);
   const users = app.get(UserAuth);
@@ -73,7 +76,7 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
   });
   // One hook, its steps in order: each may refuse, and a refusal costs nothing after it.
   fastify.addHook('preHandler', async (request, reply) => {
-    await throttler.checkClient(request);
+    await admission.admit(request);
     await users.check(request);
     await throttler.checkUser(request);
     admin.check(request);

@@ -64,8 +64,16 @@ export interface AppConfig {
     memoryKeys: number;
   };
   throttle: {
+    /** The per-address line (throttling/ordered-admission.ts): places per window, the burst of an idle address. */
     ipLimit: number;
     ipTtlMs: number;
+    /** A place this close is waited for; a farther one is refused 429 and kept as a reservation. */
+    ipMaxDelayMs: number;
+    /** A reservation lives until this long after its place. */
+    ipGraceMs: number;
+    ipReservationsPerAddress: number;
+    /** Reservations each process keeps in memory, over all addresses. */
+    ipReservationsMax: number;
     userLimit: number;
     userTtlMs: number;
     redisUrl: string | undefined;
@@ -193,6 +201,11 @@ const schema = Joi.object({
       env.USER_JWT_SECRET || env.USER_JWKS_URL ? 5_000 : 100,
     ),
   THROTTLE_IP_TTL_MS: Joi.number().integer().min(1).default(1_000),
+  // Retry-After is whole seconds: a bound of a second at least is what a client told to come back can land in.
+  THROTTLE_IP_MAX_DELAY_MS: Joi.number().integer().min(1_000).max(30_000).default(2_000),
+  THROTTLE_IP_RESERVATION_GRACE_MS: Joi.number().integer().min(1_000).default(10_000),
+  THROTTLE_IP_RESERVATIONS_PER_ADDRESS: Joi.number().integer().min(1).default(50_000),
+  THROTTLE_IP_RESERVATIONS_MAX: Joi.number().integer().min(1).default(200_000),
   THROTTLE_USER_LIMIT: Joi.number().integer().min(1).default(10),
   THROTTLE_USER_TTL_MS: Joi.number().integer().min(1).default(10_000),
   THROTTLE_KEY_PREFIX: Joi.string().max(100).default('golden-ticket'),
@@ -311,6 +324,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throttle: {
       ipLimit: v.THROTTLE_IP_LIMIT,
       ipTtlMs: v.THROTTLE_IP_TTL_MS,
+      ipMaxDelayMs: v.THROTTLE_IP_MAX_DELAY_MS,
+      ipGraceMs: v.THROTTLE_IP_RESERVATION_GRACE_MS,
+      ipReservationsPerAddress: v.THROTTLE_IP_RESERVATIONS_PER_ADDRESS,
+      ipReservationsMax: v.THROTTLE_IP_RESERVATIONS_MAX,
       userLimit: v.THROTTLE_USER_LIMIT,
       userTtlMs: v.THROTTLE_USER_TTL_MS,
       redisUrl: v.REDIS_URL,

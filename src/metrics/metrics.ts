@@ -106,6 +106,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly deferred = new Counter({
+    name: 'golden_ticket_deferred_requests_total',
+    help: 'Requests over the per-address rate held for their place in line (then let through), by scope',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+
+  readonly deferral = new Histogram({
+    name: 'golden_ticket_deferral_seconds',
+    help: 'How long deferred requests waited for their place in the per-address line',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   readonly idempotency = new Counter({
     name: 'golden_ticket_idempotency_requests_total',
     help: 'Keyed requests on the routes other than issuance, by what the Idempotency-Key layer did',
@@ -167,6 +181,7 @@ export class Metrics {
     // Every known label value from the start, at 0: a rate() over the first storm sees its first samples.
     for (const outcome of ISSUANCE_OUTCOMES) this.issuanceRequests.labels({ outcome }).inc(0);
     for (const scope of ['ip', 'user']) this.throttled.labels({ scope }).inc(0);
+    this.deferred.labels({ scope: 'ip' }).inc(0);
     for (const result of IDEMPOTENCY_RESULTS) this.idempotency.labels({ result }).inc(0);
 
     if (cluster.isWorker) {

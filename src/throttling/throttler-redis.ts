@@ -1,39 +1,101 @@
-import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 
 export const THROTTLER_REDIS = Symbol('THROTTLER_REDIS');
 
+/** While Redis is away, it is asked again this often (a PING), not on every request. */
+const PROBE_INTERVAL_MS = 1_000;
+
 /**
- * The Redis connection behind shared throttle budgets: only when REDIS_URL is set; closed on shutdown.
- * Commands fail at once while it is disconnected and after THROTTLE_REDIS_TIMEOUT_MS when it is silent
- * (ResilientThrottlerStorage then counts in memory); it reconnects by itself, forever, with backoff.
+ * The Redis behind shared throttling (the per-user budgets and the per-address line), and whether it is
+ * answering: one state for both, so an outage is seen, logged and ended once. Redis counts as gone when its
+ * connection closes or a command fails (a silent Redis: THROTTLE_REDIS_TIMEOUT_MS); it counts as back when
+ * a PING answers. Each change is logged once, as a warning. While it is gone, throttling works per instance
+ * in memory: a Redis outage never fails a request (a 5xx) or slows each one by a timeout.
+ */
+export class SharedRedis {
+  private readonly logger = new Logger('Throttling');
+  private up = true;
+  private probe?: NodeJS.Timeout;
+
+  constructor(readonly redis: Redis) {
+    // Without a listener ioredis prints every connection error to stderr as an unhandled error event.
+    redis.on('error', () => undefined);
+    redis.on('close', () => this.failed('connection closed'));
+    redis.on('ready', () => void this.checkBack());
+  }
+
+  /** Whether throttling is currently shared through Redis (false: per-instance memory). */
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  /** A command failed or the connection closed: per-instance memory until a PING answers. */
+  failed(reason: unknown): void {
+    if (!this.up) return;
+    this.up = false;
+    this.logger.warn(
+      { reason: reason instanceof Error ? reason.message : String(reason) },
+      'Redis unreachable: throttle budgets and the per-address line are per instance (memory) until it answers again',
+    );
+    this.probe = setInterval(() => void this.checkBack(), PROBE_INTERVAL_MS);
+    this.probe.unref();
+  }
+
+  close(): void {
+    clearInterval(this.probe);
+    // disconnect(), not quit(): quit waits for an answer a Redis that is down never gives.
+    this.redis.disconnect();
+  }
+
+  private async checkBack(): Promise<void> {
+    if (this.up) return;
+    try {
+      await this.redis.ping();
+    } catch {
+      return;
+    }
+    if (this.up) return;
+    this.up = true;
+    clearInterval(this.probe);
+    this.logger.warn(
+      'Redis answers again: throttle budgets and the per-address line are shared across instances again',
+    );
+  }
+}
+
+/**
+ * The Redis connection behind shared throttling: only when REDIS_URL is set; closed on shutdown. Commands
+ * fail at once while it is disconnected and after THROTTLE_REDIS_TIMEOUT_MS when it is silent; it
+ * reconnects by itself, forever, with backoff.
  */
 @Module({
   providers: [
     {
       provide: THROTTLER_REDIS,
       inject: [APP_CONFIG],
-      useFactory: ({ throttle }: AppConfig): Redis | null =>
+      useFactory: ({ throttle }: AppConfig): SharedRedis | null =>
         throttle.redisUrl
-          ? new Redis(throttle.redisUrl, {
-              enableOfflineQueue: false,
-              maxRetriesPerRequest: 0,
-              commandTimeout: throttle.redisTimeoutMs,
-              connectTimeout: Math.max(1_000, throttle.redisTimeoutMs),
-              retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-            })
+          ? new SharedRedis(
+              new Redis(throttle.redisUrl, {
+                enableOfflineQueue: false,
+                maxRetriesPerRequest: 0,
+                commandTimeout: throttle.redisTimeoutMs,
+                connectTimeout: Math.max(1_000, throttle.redisTimeoutMs),
+                retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+              }),
+            )
           : null,
     },
   ],
   exports: [THROTTLER_REDIS],
 })
 export class ThrottlerRedisModule implements OnApplicationShutdown {
-  constructor(@Inject(THROTTLER_REDIS) private readonly redis: Redis | null) {}
+  constructor(@Inject(THROTTLER_REDIS) private readonly shared: SharedRedis | null) {}
 
   onApplicationShutdown(): void {
-    // disconnect(), not quit(): quit waits for an answer a Redis that is down never gives.
-    this.redis?.disconnect();
+    this.shared?.close();
   }
 }

@@ -1,23 +1,25 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
-import type Redis from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { FixedWindowThrottlerStorage } from './fixed-window-storage';
+import { OrderedAdmission } from './ordered-admission';
 import { ResilientThrottlerStorage } from './resilient-storage';
 import { SurgeThrottler } from './surge-throttler';
-import { THROTTLER_REDIS, ThrottlerRedisModule } from './throttler-redis';
+import { SharedRedis, THROTTLER_REDIS, ThrottlerRedisModule } from './throttler-redis';
 
 /**
- * Throttle counters (in memory, or shared through Redis when REDIS_URL is set, falling back to memory while
- * Redis is away) and the hook that spends them.
+ * The per-address line (OrderedAdmission) and the per-user budget (SurgeThrottler, on @nestjs/throttler's
+ * storage): in memory, or shared through Redis when REDIS_URL is set, falling back to memory while Redis
+ * is away.
  */
 @Module({
   imports: [
+    ThrottlerRedisModule,
     ThrottlerModule.forRootAsync({
       imports: [ThrottlerRedisModule],
       inject: [APP_CONFIG, THROTTLER_REDIS],
-      useFactory: (config: AppConfig, redis: Redis | null) => ({
+      useFactory: (config: AppConfig, redis: SharedRedis | null) => ({
         storage: redis
           ? new ResilientThrottlerStorage(redis, config.workers)
           : new FixedWindowThrottlerStorage(config.workers),
@@ -26,7 +28,7 @@ import { THROTTLER_REDIS, ThrottlerRedisModule } from './throttler-redis';
       }),
     }),
   ],
-  providers: [SurgeThrottler],
-  exports: [SurgeThrottler],
+  providers: [OrderedAdmission, SurgeThrottler],
+  exports: [OrderedAdmission, SurgeThrottler],
 })
 export class ThrottlingModule {}
