@@ -54,8 +54,8 @@ export interface AdmissionLine {
 interface AddressLine {
   /** Theoretical arrival time: when the next place starts, ms. */
   tat: number;
-  /** identity → ms it may proceed; in insertion order, which is the order of the places. */
-  held: Map<string, number>;
+  /** identity → ms it may proceed; in insertion order, which is the order of the places (made when needed). */
+  held?: Map<string, number>;
 }
 
 /**
@@ -88,10 +88,10 @@ export class MemoryAdmissionLine implements AdmissionLine {
     const now = this.clock.now();
     let line = this.lines.get(name);
     if (!line) {
-      line = { tat: now, held: new Map() };
+      line = { tat: now };
       this.lines.set(name, line);
     }
-    if (identity !== undefined) {
+    if (identity !== undefined && line.held) {
       this.expire(line, now);
       const held = line.held.get(identity);
       if (held !== undefined) return Promise.resolve({ waitMs: held - now, reservation: 'held' });
@@ -101,17 +101,17 @@ export class MemoryAdmissionLine implements AdmissionLine {
     const keep =
       identity !== undefined &&
       waitMs > 0 &&
-      line.held.size < this.perAddress &&
+      (line.held?.size ?? 0) < this.perAddress &&
       this.reservations < this.reservationsMax;
     if (waitMs > maxDelayMs && !keep) {
       if (identity === undefined) return Promise.resolve({ waitMs, reservation: 'none' });
-      const front = line.held.values().next();
-      const roomInMs = front.done ? graceMs : front.value + graceMs - now;
+      const front = line.held?.values().next();
+      const roomInMs = !front || front.done ? graceMs : front.value + graceMs - now;
       return Promise.resolve({ waitMs: roomInMs, reservation: 'full' });
     }
     line.tat = tat;
     if (keep) {
-      line.held.set(identity, tat - ttlMs);
+      (line.held ??= new Map()).set(identity, tat - ttlMs);
       this.reservations += 1;
     }
     return Promise.resolve({ waitMs, reservation: keep ? 'held' : 'none' });
@@ -123,9 +123,9 @@ export class MemoryAdmissionLine implements AdmissionLine {
 
   /** Places are handed out in time order, so the expired reservations are the first ones. */
   private expire(line: AddressLine, now: number): void {
-    for (const [identity, proceedAt] of line.held) {
+    for (const [identity, proceedAt] of line.held ?? []) {
       if (proceedAt + this.shape.graceMs >= now) return;
-      line.held.delete(identity);
+      line.held!.delete(identity);
       this.reservations -= 1;
     }
   }
@@ -134,7 +134,7 @@ export class MemoryAdmissionLine implements AdmissionLine {
     const now = this.clock.now();
     for (const [name, line] of this.lines) {
       this.expire(line, now);
-      if (line.held.size === 0 && line.tat <= now) this.lines.delete(name);
+      if (!line.held?.size && line.tat <= now) this.lines.delete(name);
     }
   }
 }
@@ -212,11 +212,13 @@ export class SharedAdmissionLine implements AdmissionLine {
       try {
         // A hash tag: both keys of one line in one Redis Cluster slot.
         const key = `${this.keyPrefix}:line:{${name}}`;
-        const [reservation, waitUs] = await this.redis.goldenTicketTakePlace(
-          `${key}:tat`,
-          `${key}:held`,
-          ...this.args,
-          identity ?? '',
+        const [reservation, waitUs] = await this.shared.run(() =>
+          this.redis.goldenTicketTakePlace(
+            `${key}:tat`,
+            `${key}:held`,
+            ...this.args,
+            identity ?? '',
+          ),
         );
         return {
           waitMs: Number(waitUs) / 1_000,

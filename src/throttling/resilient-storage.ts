@@ -31,7 +31,9 @@ export class ResilientThrottlerStorage implements ThrottlerStorage, OnApplicatio
   ): Promise<StorageRecord> {
     if (this.redis.isUp) {
       try {
-        return await this.shared.increment(key, ttl, limit, blockDuration, throttlerName);
+        return await this.redis.run(() =>
+          this.shared.increment(key, ttl, limit, blockDuration, throttlerName),
+        );
       } catch (error) {
         this.redis.failed(error);
       }
