@@ -203,7 +203,7 @@ const schema = Joi.object({
   THROTTLE_IP_TTL_MS: Joi.number().integer().min(1).default(1_000),
   // Retry-After is whole seconds: a bound of a second at least is what a client told to come back can land in.
   THROTTLE_IP_MAX_DELAY_MS: Joi.number().integer().min(1_000).max(30_000).default(2_000),
-  THROTTLE_IP_RESERVATION_GRACE_MS: Joi.number().integer().min(1_000).default(10_000),
+  THROTTLE_IP_RESERVATION_GRACE_MS: Joi.number().integer().min(1_000).default(30_000),
   THROTTLE_IP_RESERVATIONS_PER_ADDRESS: Joi.number().integer().min(1).default(50_000),
   THROTTLE_IP_RESERVATIONS_MAX: Joi.number().integer().min(1).default(200_000),
   THROTTLE_USER_LIMIT: Joi.number().integer().min(1).default(10),
