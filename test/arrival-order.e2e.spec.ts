@@ -1,8 +1,7 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { freePort } from './support/embedded-server';
 import { parseExposition, valueOf } from './support/exposition';
 import { OPEN_NOW } from './support/fixtures';
+import { OwnRedis, startOwnRedis } from './support/own-redis';
 import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
 import { connect, createTestDatabase } from './support/test-database';
 
@@ -10,35 +9,6 @@ interface Answer {
   status: number;
   retryAfter: number;
   ticketId?: string;
-}
-
-/** A redis-server of the test's own on a free port, nothing on disk; resolves once it answers. */
-async function startRedis(): Promise<{ url: string; process: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const url = `redis://127.0.0.1:${port}`;
-  await waitUntil(
-    async () => {
-      const { default: Redis } = await import('ioredis');
-      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } finally {
-        probe.disconnect();
-      }
-    },
-    20_000,
-    () => 'redis-server did not answer (is it installed? Debian: apt-get install redis-server)',
-    exited,
-  );
-  return { url, process: child };
 }
 
 /**
@@ -52,16 +22,15 @@ async function startRedis(): Promise<{ url: string; process: ChildProcess }> {
  */
 describe('the per-address line across two instances (Redis, then Redis stopped)', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let redis: ChildProcess;
+  let redis: OwnRedis;
   let instances: ServiceProcess[];
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const started = await startRedis();
-    redis = started.process;
+    redis = await startOwnRedis();
     const env = {
       DATABASE_URL: database.url,
-      REDIS_URL: started.url,
+      REDIS_URL: redis.url,
       THROTTLE_KEY_PREFIX: `line-${randomUUID()}`,
       TRUST_PROXY: '1',
       THROTTLE_IP_LIMIT: '2',
@@ -75,7 +44,7 @@ describe('the per-address line across two instances (Redis, then Redis stopped)'
   });
   afterAll(async () => {
     await Promise.all(instances.map((instance) => instance.stop()));
-    redis.kill('SIGKILL');
+    await redis.kill();
     await database.drop();
   });
 
@@ -242,7 +211,7 @@ describe('the per-address line across two instances (Redis, then Redis stopped)'
   });
 
   it('with Redis stopped, keeps an order per instance, a resend to the other instance starting afresh there; never a 5xx', async () => {
-    redis.kill('SIGKILL');
+    await redis.kill();
     const warned = () =>
       instances.every((instance) =>
         instance
