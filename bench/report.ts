@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import scenario from '../loadtest/scenario.json';
 import { CPU_PHASES, CpuRun } from './scenarios/cpu';
+import { FairnessRun, reportFairness } from './scenarios/fairness';
 import type { PeerRun } from './scenarios/peer';
 import { READ_STORM, READS_PER_TICKET_REQUEST, ReadsRun } from './scenarios/reads';
 import type { ScaleOutRun } from './scenarios/scale-out';
@@ -19,12 +20,21 @@ export interface Measured {
   cpu: CpuRun[];
   /** The peer's runs: the surge's, or `--only peer`'s. */
   peer: PeerRun[];
+  fairness: FairnessRun[];
   midnight?: Awaited<ReturnType<typeof runMidnightScenario>>;
 }
 
 export function report(
   options: Options,
-  { surge: runs, scaleOut: scaleOutRuns, reads: readsRuns, cpu, peer, midnight }: Measured,
+  {
+    surge: runs,
+    scaleOut: scaleOutRuns,
+    reads: readsRuns,
+    cpu,
+    peer,
+    fairness,
+    midnight,
+  }: Measured,
 ) {
   const rows: Array<[string, string]> = [];
   const output: Record<string, unknown> = {
@@ -233,6 +243,7 @@ export function report(
 
   invariantsOk &&= reportPeer(peer, rows, output);
   reportCpu(cpu, rows, output);
+  invariantsOk &&= reportFairness(fairness, rows, output);
 
   const width = Math.max(...rows.map(([name]) => name.length));
   console.log('\nGolden Ticket benchmark');
@@ -241,7 +252,7 @@ export function report(
   if (output.reads) {
     console.log('reads targets:', JSON.stringify((output.reads as { targets: unknown }).targets));
   }
-  for (const key of ['peer', 'cpuPerRequest']) {
+  for (const key of ['peer', 'cpuPerRequest', 'fairness']) {
     const targets = (output[key] as { targets?: unknown } | undefined)?.targets;
     if (targets) console.log(`${key} targets:`, JSON.stringify(targets));
   }

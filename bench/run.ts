@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --runs 3] [-- --only surge|scale-out|reads|cpu|peer] [-- --node PATH] [-- --cpu-prof DIR]`:
+ * `npm run bench [-- --runs 3] [-- --only surge|scale-out|reads|cpu|peer|fairness] [-- --node PATH] [-- --cpu-prof DIR]`:
  * the opening-second surge against the production build, side by side with this machine's HTTP and database
  * ceilings and with the peer (a Fastify + Redis Lua service) measured in the same run, then the invariants
  * checked in the database; the KST-midnight cap scenario; the scale-out scenario (the same kind of storm
  * against 1, 2 and 3 service processes on one database); the reads (the drop with event-page reads mixed
  * in, against the same drop without, and each read route's storm against /health/live in the same run);
- * and CPU time per request by kind against the bare route. With several runs every figure is the median of
+ * CPU time per request by kind against the bare route; and fairness (first come, first served for a crowd
+ * behind one address, with the default throttles). With several runs every figure is the median of
  * the runs. Prints one table and writes bench/results/latest.json. A benchmark, not a test: it asserts no
  * timing, but it fails loudly when an invariant is broken. The scenarios live in bench/scenarios/, what they
  * share in bench/service.ts and bench/support.ts, the table in bench/report.ts.
@@ -13,6 +14,7 @@
 import scenario from '../loadtest/scenario.json';
 import { Measured, report } from './report';
 import { cpuRun } from './scenarios/cpu';
+import { fairnessRun } from './scenarios/fairness';
 import { runMidnightScenario } from './scenarios/midnight';
 import { peerRun } from './scenarios/peer';
 import { readsRun } from './scenarios/reads';
@@ -28,7 +30,14 @@ async function main(): Promise<void> {
   );
   const { serverUrl, stopServer } = await databaseServer();
   try {
-    const measured: Measured = { surge: [], scaleOut: [], reads: [], cpu: [], peer: [] };
+    const measured: Measured = {
+      surge: [],
+      scaleOut: [],
+      reads: [],
+      cpu: [],
+      peer: [],
+      fairness: [],
+    };
     for (let run = 1; run <= options.runs; run++) {
       const step = (what: string) => console.log(`\nrun ${run}/${options.runs}: ${what}`);
       if (runs.has('surge')) {
@@ -52,6 +61,10 @@ async function main(): Promise<void> {
       if (runs.has('cpu')) {
         step('CPU per request by kind');
         measured.cpu.push(await cpuRun(serverUrl, options));
+      }
+      if (runs.has('fairness')) {
+        step('fairness (a crowd behind one address, default throttles)');
+        measured.fairness.push(await fairnessRun(serverUrl, options, run));
       }
     }
     // In this process, on the bench's own Node (it injects a clock into the app).

@@ -34,7 +34,7 @@ export const SCRIPTS = {
   peer: join(__dirname, 'peer-server.js'),
 };
 
-export const SCENARIOS = ['surge', 'scale-out', 'reads', 'cpu', 'peer'] as const;
+export const SCENARIOS = ['surge', 'scale-out', 'reads', 'cpu', 'peer', 'fairness'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Options {
