@@ -82,6 +82,10 @@ export class OrderedAdmission implements OnApplicationShutdown {
       return;
     }
     this.metrics.throttled.inc({ scope: 'ip' });
+    // A refusal leaves once this turn of the event loop has read its requests: answered at once, a crowd's
+    // first refusals would bring its next requests in on the same sockets, which the kernel hands back
+    // ahead of the crowd's earlier requests still unread, and those would get later places.
+    await new Promise((resolve) => setImmediate(resolve));
     throw new TooManyRequestsError(this.retryAfterSeconds(answer));
   }
 
