@@ -40,6 +40,11 @@ export const FAIRNESS = {
   timeoutMs: 5_000,
   /** The looping client sends every 100 ms: ten times an app that honours Retry-After (≥ 1 s). */
   looperEveryMs: 100,
+  /**
+   * …for 3 s at least: past the per-user budget (10 in 10 s) even where the crowd is served in half a
+   * second (the scenario waits for it).
+   */
+  looperForMs: 3_000,
   warmUpUsers: 3_000,
   /** A variant still short of its end condition after this long is reported as such. */
   deadlineMs: 240_000,
@@ -267,8 +272,9 @@ async function runApps(
   };
 
   const watch = async () => {
+    const looped = () => !looper || Date.now() - started >= FAIRNESS.looperForMs;
     try {
-      while (!(await done()) && Date.now() - started < FAIRNESS.deadlineMs) {
+      while (!(looped() && (await done())) && Date.now() - started < FAIRNESS.deadlineMs) {
         await new Promise((r) => setTimeout(r, 250));
       }
     } finally {
