@@ -210,7 +210,22 @@ describe('the per-address line across two instances (Redis, then Redis stopped)'
     expect(await holders(eventKey)).toEqual([300]);
   });
 
-  it('with Redis stopped, keeps an order per instance, a resend to the other instance starting afresh there; never a 5xx', async () => {
+  it('with Redis stopped, keeps an order per instance — going on from the shared line for what it saw — a resend to the other instance starting afresh there; never a 5xx', async () => {
+    // Before: a line on instance 0 through Redis, and a request it refused.
+    const before = await event(20);
+    const beforeAddress = '198.51.100.25';
+    const deferredEarlier = await deferred(0);
+    const held = Promise.all(
+      Array.from({ length: 10 }, (_, i) => ask(0, before, beforeAddress, 700 + i)),
+    );
+    await waitUntil(
+      async () => (await deferred(0)) - deferredEarlier === 6,
+      30_000,
+      () => 'the line on instance 0 did not form',
+    );
+    const refusedBefore = await ask(0, before, beforeAddress, 800);
+    expect(refusedBefore.status).toBe(429);
+
     await redis.kill();
     const warned = () =>
       instances.every((instance) =>
@@ -223,6 +238,14 @@ describe('the per-address line across two instances (Redis, then Redis stopped)'
       15_000,
       () => 'the instances did not see Redis go',
     );
+    // Instance 0's own line followed Redis's: the refused request resent there keeps its place, ahead of a
+    // fresh arrival, which comes behind the line as it was.
+    const resentAfter = await ask(0, before, beforeAddress, 800);
+    const freshAfter = await ask(0, before, beforeAddress, 801);
+    expect([resentAfter.status, freshAfter.status]).toEqual([429, 429]);
+    expect(resentAfter.retryAfter).toBeLessThanOrEqual(refusedBefore.retryAfter);
+    expect(freshAfter.retryAfter).toBeGreaterThan(resentAfter.retryAfter);
+    expect((await held).filter((answer) => answer.status >= 500)).toEqual([]);
 
     const eventKey = await event(6);
     const address = '198.51.100.23';

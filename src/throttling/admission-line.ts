@@ -86,11 +86,7 @@ export class MemoryAdmissionLine implements AdmissionLine {
   take(name: string, identity: string | undefined): Promise<LineAnswer> {
     const { ttlMs, maxDelayMs, graceMs } = this.shape;
     const now = this.clock.now();
-    let line = this.lines.get(name);
-    if (!line) {
-      line = { tat: now };
-      this.lines.set(name, line);
-    }
+    const line = this.lineOf(name, now);
     if (identity !== undefined && line.held) {
       this.expire(line, now);
       const held = line.held.get(identity);
@@ -98,11 +94,7 @@ export class MemoryAdmissionLine implements AdmissionLine {
     }
     const tat = Math.max(line.tat, now) + this.intervalMs;
     const waitMs = tat - ttlMs - now;
-    const keep =
-      identity !== undefined &&
-      waitMs > 0 &&
-      (line.held?.size ?? 0) < this.perAddress &&
-      this.reservations < this.reservationsMax;
+    const keep = identity !== undefined && waitMs > 0 && this.hasRoom(line);
     if (waitMs > maxDelayMs && !keep) {
       if (identity === undefined) return Promise.resolve({ waitMs, reservation: 'none' });
       const front = line.held?.values().next();
@@ -110,18 +102,53 @@ export class MemoryAdmissionLine implements AdmissionLine {
       return Promise.resolve({ waitMs: roomInMs, reservation: 'full' });
     }
     line.tat = tat;
-    if (keep) {
-      (line.held ??= new Map()).set(identity, tat - ttlMs);
-      this.reservations += 1;
-    }
+    if (keep) this.hold(line, identity, tat - ttlMs);
     return Promise.resolve({ waitMs, reservation: keep ? 'held' : 'none' });
+  }
+
+  /**
+   * What the shared line (Redis) answered this instance, kept here too: were Redis to go, this instance's
+   * line goes on from where the shared one was, and the reservations it handed out here are still known.
+   */
+  follow(name: string, identity: string | undefined, { waitMs, reservation }: LineAnswer): void {
+    // A refusal without a place took nothing.
+    if (reservation === 'full' || (reservation === 'none' && waitMs > this.shape.maxDelayMs))
+      return;
+    const now = this.clock.now();
+    const line = this.lineOf(name, now);
+    const proceedAt = now + waitMs;
+    line.tat = Math.max(line.tat, proceedAt + this.shape.ttlMs);
+    if (reservation === 'held' && identity !== undefined && !line.held?.has(identity)) {
+      if (this.hasRoom(line)) this.hold(line, identity, proceedAt);
+    }
   }
 
   onApplicationShutdown(): void {
     clearInterval(this.sweeper);
   }
 
-  /** Places are handed out in time order, so the expired reservations are the first ones. */
+  private lineOf(name: string, now: number): AddressLine {
+    let line = this.lines.get(name);
+    if (!line) {
+      line = { tat: now };
+      this.lines.set(name, line);
+    }
+    return line;
+  }
+
+  private hasRoom(line: AddressLine): boolean {
+    return (line.held?.size ?? 0) < this.perAddress && this.reservations < this.reservationsMax;
+  }
+
+  private hold(line: AddressLine, identity: string, proceedAt: number): void {
+    (line.held ??= new Map()).set(identity, proceedAt);
+    this.reservations += 1;
+  }
+
+  /**
+   * Places are handed out in time order, so the expired reservations are the first ones (one followed
+   * from Redis out of that order only lives until those before it expire).
+   */
   private expire(line: AddressLine, now: number): void {
     for (const [identity, proceedAt] of line.held ?? []) {
       if (proceedAt + this.shape.graceMs >= now) return;
@@ -184,7 +211,10 @@ interface WithTakePlace {
   ): Promise<[string, string]>;
 }
 
-/** The lines in Redis while it answers; the instance's memory lines while it does not (SharedRedis). */
+/**
+ * The lines in Redis while it answers; the instance's memory lines while it does not (SharedRedis), which
+ * follow what Redis answered this instance meanwhile.
+ */
 export class SharedAdmissionLine implements AdmissionLine {
   private readonly args: number[];
   private readonly redis: WithTakePlace;
@@ -220,10 +250,12 @@ export class SharedAdmissionLine implements AdmissionLine {
             identity ?? '',
           ),
         );
-        return {
+        const answer: LineAnswer = {
           waitMs: Number(waitUs) / 1_000,
           reservation: reservation as LineAnswer['reservation'],
         };
+        this.local.follow(name, identity, answer);
+        return answer;
       } catch (error) {
         this.shared.failed(error);
       }
