@@ -19,6 +19,13 @@ describe('configuration', () => {
     });
     expect(config.database.queryTimeoutMs).toBe(config.database.statementTimeoutMs + 1_000);
     expect(config.throttle.redisTimeoutMs).toBe(250);
+    expect(config.throttle).toMatchObject({
+      ipTtlMs: 1_000,
+      ipMaxDelayMs: 2_000,
+      ipGraceMs: 30_000,
+      ipReservationsPerAddress: 50_000,
+      ipReservationsMax: 200_000,
+    });
   });
 
   it.each([
@@ -91,6 +98,10 @@ describe('configuration', () => {
     [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ THROTTLE_IP_LIMIT: '0' }, 'THROTTLE_IP_LIMIT'],
+    // Retry-After is whole seconds: a shorter bound is one a client told to come back cannot land in.
+    [{ THROTTLE_IP_MAX_DELAY_MS: '500' }, 'THROTTLE_IP_MAX_DELAY_MS'],
+    [{ THROTTLE_IP_RESERVATION_GRACE_MS: '0' }, 'THROTTLE_IP_RESERVATION_GRACE_MS'],
+    [{ THROTTLE_IP_RESERVATIONS_PER_ADDRESS: '0' }, 'THROTTLE_IP_RESERVATIONS_PER_ADDRESS'],
     [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
     [{ TRUST_PROXY: '0' }, 'TRUST_PROXY'],
     [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY'],
