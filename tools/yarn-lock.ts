@@ -5,6 +5,11 @@
  * range and never dedupes on its own, so a yarn.lock resolved by yarn itself takes the newest match of
  * every range and installs second copies (fastify's own light-my-request and find-my-way beside
  * @nestjs/platform-fastify's exact pins).
+ *
+ * npm rewrites a yarn.lock it finds on every install (`npm ci` included), in a form yarn does not keep:
+ * peer ranges yarn never asks for, only the packages installed on this platform. The root `postinstall`
+ * (run by `npm ci`, `npm install` without arguments and `yarn install`, after their lock files are
+ * written) runs this again, where the tool and ts-node are there (not in the image's build stage).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
