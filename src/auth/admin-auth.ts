@@ -10,8 +10,9 @@ import { routeFlagsOf } from '../common/route-flags';
  * Event administration (routes flagged `admin`: POST /events, PATCH /events/:eventKey) needs
  * `Authorization: Bearer <ADMIN_TOKEN>` when ADMIN_TOKEN is set. A step of the preHandler pipeline, before
  * the Idempotency-Key, so a refused request never claims a key. In production ADMIN_TOKEN is required
- * (the configuration refuses to start without it) unless ADMIN_AUTH=disabled says a gateway guards these
- * routes; both that and an unset token in development are said loudly at start-up.
+ * (the configuration refuses to start without it) unless ADMIN_AUTH=disabled says they are guarded
+ * otherwise (a gateway in front, or a port published on loopback only, as docker-compose.yml does); both
+ * that and an unset token in development are said loudly at start-up, in one warning line.
  */
 @Injectable()
 export class AdminAuth implements OnApplicationBootstrap {
@@ -26,9 +27,12 @@ export class AdminAuth implements OnApplicationBootstrap {
     if (this.expected) return;
     this.logger.warn(
       this.config.adminAuth === 'disabled'
-        ? 'ADMIN_AUTH=disabled: POST /events and PATCH /events/:eventKey take no token here. Only a ' +
-            'gateway in front that authenticates operators may reach them; anyone who reaches this ' +
-            'service directly can create and switch off events.'
+        ? 'ADMIN_AUTH=disabled: event administration is OPEN, POST /events and PATCH ' +
+            '/events/:eventKey take no token, so anyone who reaches this port can create events and ' +
+            'switch them off. It must be reachable from this machine only (docker compose publishes ' +
+            '127.0.0.1:3000) or only through a gateway that authenticates operators. Production ' +
+            'posture: ADMIN_AUTH=token with ADMIN_TOKEN (openssl rand -hex 32), e.g. docker compose -f ' +
+            'docker-compose.yml -f docker-compose.production.yml up -d.'
         : 'ADMIN_TOKEN is not set: anyone can create and switch off events. Set it outside local ' +
             'development (production refuses to start without it).',
     );

@@ -223,8 +223,14 @@ function inconsistency(env: Record<string, unknown>): string | undefined {
   ) {
     return 'USER_JWKS_URL must be https in production: keys fetched in clear text can be replaced';
   }
+  // A token someone set is never silently ignored: say how to have it required, or how to go without.
   if (env.ADMIN_AUTH === 'disabled' && env.ADMIN_TOKEN) {
-    return 'ADMIN_AUTH=disabled and ADMIN_TOKEN are both set: unset one of them';
+    return (
+      'ADMIN_AUTH=disabled and ADMIN_TOKEN are both set. To require the token, set ADMIN_AUTH=token ' +
+      'too (with docker compose: ADMIN_AUTH=token in .env beside ADMIN_TOKEN, or run the production ' +
+      'file: docker compose -f docker-compose.yml -f docker-compose.production.yml up -d); to leave ' +
+      'event administration open, unset ADMIN_TOKEN.'
+    );
   }
   if (env.NODE_ENV === 'production' && !env.ADMIN_TOKEN && env.ADMIN_AUTH !== 'disabled') {
     return (
