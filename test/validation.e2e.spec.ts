@@ -67,6 +67,16 @@ describe('bad input', () => {
       await expect400(() => post('/events', body), field);
     });
 
+    it.each([
+      ['2027-02-30T00:00:00Z', '달력에 없는 날짜나 시각'],
+      ['2027-01-15T24:00:00Z', '달력에 없는 날짜나 시각'],
+      ['2027-01-15T10:00:00+15:00', '달력에 없는 날짜나 시각'],
+      ['2027-01-15T10:00:00', '시간대(Z 또는 +09:00)를 포함한'],
+      ['2027-01-15', '시간대(Z 또는 +09:00)를 포함한'],
+    ])('endAt %s: says what is wrong with it', async (endAt, says) => {
+      await expect400(() => post('/events', { ...eventBody(), endAt }), `endAt은(는) ${says}`);
+    });
+
     it('a body that is not an object', async () => {
       await expect400(() => post('/events', [1, 2]), 'JSON 객체');
     });

@@ -1,7 +1,12 @@
 import Ajv, { ValidateFunction } from 'ajv';
 import * as Joi from 'joi';
 import { InvalidInputError } from './errors/domain-errors';
-import { isWireRepresentable, parseZonedTimestamp, truncateToSecond } from './time';
+import {
+  hasZonedTimestampForm,
+  isWireRepresentable,
+  parseZonedTimestamp,
+  truncateToSecond,
+} from './time';
 
 /**
  * Korean messages naming the offending field; `{#label}` is the field's path (e.g. `userId`). Joi's error
@@ -30,6 +35,8 @@ const KOREAN_MESSAGES: Joi.LanguageMessages = {
   'date.base': '{#label}은(는) 시간대(Z 또는 +09:00)를 포함한 ISO-8601 시각이어야 합니다.',
   'timestamp.zoned':
     '{#label}은(는) 시간대(Z 또는 +09:00)를 포함한 ISO-8601 시각이어야 합니다. 예: 2026-01-15T10:00:00Z',
+  'timestamp.impossible':
+    '{#label}은(는) 달력에 없는 날짜나 시각입니다. (월 1~12, 그 달에 있는 날, 시 0~23, 분·초 0~59, 시간대 ±14:00 이내)',
   'timestamp.range':
     '{#label}은(는) 0001-01-01T00:00:00Z부터 9999-12-31T23:59:59Z 사이의 시각이어야 합니다.',
   'text.plain':
@@ -46,8 +53,12 @@ export const positiveId = () => Joi.number().strict().integer().min(1).max(Numbe
  */
 export const zonedTimestamp = () =>
   Joi.any().custom((value: unknown, helpers) => {
-    const date = typeof value === 'string' ? parseZonedTimestamp(value) : undefined;
-    if (!date) return helpers.error('timestamp.zoned');
+    if (typeof value !== 'string') return helpers.error('timestamp.zoned');
+    const date = parseZonedTimestamp(value);
+    // Written as a timestamp with its zone, but no such instant: say so, not that the zone is missing.
+    if (!date) {
+      return helpers.error(hasZonedTimestampForm(value) ? 'timestamp.impossible' : 'timestamp.zoned');
+    }
     return isWireRepresentable(date) ? truncateToSecond(date) : helpers.error('timestamp.range');
   });
 
