@@ -6,6 +6,9 @@ import type { AppConfig } from '../config/config';
 import { AdminCredentialsError } from '../common/errors/domain-errors';
 import { routeFlagsOf } from '../common/route-flags';
 
+/** The administrator of each request that passed the admin check. */
+const actors = new WeakMap<FastifyRequest, string>();
+
 /**
  * Event administration (routes flagged `admin`: POST /events, PATCH /events/:eventKey) needs
  * `Authorization: Bearer <ADMIN_TOKEN>` when ADMIN_TOKEN is set. A step of the preHandler pipeline, before
@@ -17,9 +20,16 @@ import { routeFlagsOf } from '../common/route-flags';
 export class AdminAuth implements OnApplicationBootstrap {
   private readonly logger = new Logger(AdminAuth.name);
   private readonly expected?: BearerToken;
+  /**
+   * Who administers, for the audit lines: the token's fingerprint; `gateway` when a gateway in front
+   * authenticates (ADMIN_AUTH=disabled), `open` when nobody does (no ADMIN_TOKEN, development).
+   */
+  private readonly actor: string;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.expected = config.adminToken ? new BearerToken(config.adminToken) : undefined;
+    this.actor =
+      this.expected?.fingerprint ?? (config.adminAuth === 'disabled' ? 'gateway' : 'open');
   }
 
   onApplicationBootstrap(): void {
@@ -35,7 +45,15 @@ export class AdminAuth implements OnApplicationBootstrap {
   }
 
   check(request: FastifyRequest): void {
-    if (!this.expected || !routeFlagsOf(request).admin) return;
-    if (!this.expected.isIn(request.headers.authorization)) throw new AdminCredentialsError();
+    if (!routeFlagsOf(request).admin) return;
+    if (this.expected && !this.expected.isIn(request.headers.authorization)) {
+      throw new AdminCredentialsError();
+    }
+    actors.set(request, this.actor);
   }
+}
+
+/** The administrator of a request that passed the admin check (routes flagged `admin`). */
+export function adminActorOf(request: FastifyRequest): string | undefined {
+  return actors.get(request);
 }
