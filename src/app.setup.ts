@@ -8,6 +8,7 @@ import { httpServerOptions, limitConnections } from './http/http-server';
 import { useJsonBodiesOnly } from './http/json-body';
 import { isDocument, pageHeaders, stampAnswer } from './http/security-headers';
 import { validateInput } from './http/route-input';
+import { routeFlagsOf } from './common/route-flags';
 import { Metrics, UNMATCHED_ROUTE } from './metrics/metrics';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.module';
@@ -75,9 +76,11 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
     await throttler.checkClient(request);
     await users.check(request);
     await throttler.checkUser(request);
-    admin.check(request);
+    // (The route's flags read once for both: each read of routeOptions builds an object.)
+    const flags = routeFlagsOf(request);
+    admin.check(request, flags);
     // An invalid request is a 400 whatever its Idempotency-Key: the key is not looked at.
-    validateInput(request);
+    validateInput(request, flags);
     return idempotency.preHandler(request, reply);
   });
   fastify.addHook('onSend', (request, reply, payload) =>

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { AdminCredentialsError } from '../common/errors/domain-errors';
-import { routeFlagsOf } from '../common/route-flags';
+import type { RouteFlags } from '../common/route-flags';
 
 /** The administrator of each request that passed the admin check. */
 const actors = new WeakMap<FastifyRequest, string>();
@@ -44,8 +44,8 @@ export class AdminAuth implements OnApplicationBootstrap {
     );
   }
 
-  check(request: FastifyRequest): void {
-    if (!routeFlagsOf(request).admin) return;
+  check(request: FastifyRequest, flags: RouteFlags): void {
+    if (!flags.admin) return;
     if (this.expected && !this.expected.isIn(request.headers.authorization)) {
       throw new AdminCredentialsError();
     }

@@ -1,7 +1,7 @@
 import { ExecutionContext, createParamDecorator } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type * as Joi from 'joi';
-import { routeFlagsOf } from '../common/route-flags';
+import type { RouteFlags } from '../common/route-flags';
 import { validate, withKoreanMessages } from '../common/validation';
 
 /** The joi schemas of a Nest route's input (compiled with the Korean messages by routeInput). */
@@ -27,9 +27,9 @@ const validated = new WeakMap<FastifyRequest, { params?: unknown; body?: unknown
  * attaches the error to the request; a Nest route declares joi schemas in its route flags (`input`) and its
  * handler takes the values with @ValidInput(). The path before the body.
  */
-export function validateInput(request: FastifyRequest): void {
+export function validateInput(request: FastifyRequest, flags: RouteFlags): void {
   if (request.validationError) throw request.validationError;
-  const input = routeFlagsOf(request).input;
+  const { input } = flags;
   if (!input) return;
   validated.set(request, {
     params: input.params && validate(input.params, request.params),
