@@ -4,7 +4,10 @@ import type { FastifyRequest } from 'fastify';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { AdminCredentialsError } from '../common/errors/domain-errors';
-import { routeFlagsOf } from '../common/route-flags';
+import type { RouteFlags } from '../common/route-flags';
+
+/** The administrator of each request that passed the admin check. */
+const actors = new WeakMap<FastifyRequest, string>();
 
 /**
  * Event administration (routes flagged `admin`: POST /events, PATCH /events/:eventKey) needs
@@ -18,9 +21,16 @@ import { routeFlagsOf } from '../common/route-flags';
 export class AdminAuth implements OnApplicationBootstrap {
   private readonly logger = new Logger(AdminAuth.name);
   private readonly expected?: BearerToken;
+  /**
+   * Who administers, for the audit lines: the token's fingerprint; `gateway` when a gateway in front
+   * authenticates (ADMIN_AUTH=disabled), `open` when nobody does (no ADMIN_TOKEN, development).
+   */
+  private readonly actor: string;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.expected = config.adminToken ? new BearerToken(config.adminToken) : undefined;
+    this.actor =
+      this.expected?.fingerprint ?? (config.adminAuth === 'disabled' ? 'gateway' : 'open');
   }
 
   onApplicationBootstrap(): void {
@@ -38,8 +48,16 @@ export class AdminAuth implements OnApplicationBootstrap {
     );
   }
 
-  check(request: FastifyRequest): void {
-    if (!this.expected || !routeFlagsOf(request).admin) return;
-    if (!this.expected.isIn(request.headers.authorization)) throw new AdminCredentialsError();
+  check(request: FastifyRequest, flags: RouteFlags): void {
+    if (!flags.admin) return;
+    if (this.expected && !this.expected.isIn(request.headers.authorization)) {
+      throw new AdminCredentialsError();
+    }
+    actors.set(request, this.actor);
   }
+}
+
+/** The administrator of a request that passed the admin check (routes flagged `admin`). */
+export function adminActorOf(request: FastifyRequest): string | undefined {
+  return actors.get(request);
 }
