@@ -134,6 +134,7 @@ export class IdempotencyKeyMalformedError extends DomainError {
 /** One key per request (IETF httpapi draft): two headers are refused, never joined into one key. */
 export class IdempotencyKeyRepeatedError extends DomainError {
   readonly status = 400;
+  readonly reason = validationReason('Idempotency-Key');
   constructor() {
     super('Idempotency-Key 헤더는 하나만 보낼 수 있습니다.');
   }
