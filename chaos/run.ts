@@ -370,7 +370,11 @@ function projectRoot(): string {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args.includes('--list-mutations')) {
-    for (const mutation of MUTATIONS) process.stdout.write(`${mutation.name}: ${mutation.what}\n`);
+    for (const mutation of MUTATIONS) {
+      process.stdout.write(
+        `${mutation.name}: ${mutation.what} (caught as ${mutation.caught.join(', ')})\n`,
+      );
+    }
     return;
   }
   const cleanup = new Cleanup();

@@ -547,6 +547,7 @@ describe('chaos mutations', () => {
       applyMutation(join(ROOT, 'dist'), {
         name: 'gone',
         what: 'a target that no longer exists',
+        caught: [],
         file: 'src/main.js',
         find: 'text that is not in main.js',
         replace: '',
