@@ -167,23 +167,37 @@ function windowWithFirst(pair: Entry[], answers: Entry[], entries: Entry[]) {
   return window;
 }
 
-/** The entries of the same key (or user and event) between the first's send and the last's answer. */
-function windowOf(
+/** The window from the first shown entry's send to the last one's answer, with the entries in it `belongs` picks. */
+function windowAround(
   shown: Entry[],
   entries: Entry[],
+  belongs: (entry: Entry) => boolean,
 ): { entries: number[]; from: number; to: number } {
   const from = Math.min(...shown.map((entry) => entry.sentAt));
   const to = Math.max(...shown.map((entry) => entry.doneAt));
-  const keys = new Set(shown.flatMap((entry) => (entry.key ? [entry.key] : [])));
-  const users = new Set(shown.map((entry) => `${entry.eventKey}/${entry.userId}`));
   const related = entries.filter(
-    (entry) =>
-      entry.sentAt <= to &&
-      entry.doneAt >= from &&
-      ((entry.key !== undefined && keys.has(entry.key)) ||
-        (entry.key === undefined && users.has(`${entry.eventKey}/${entry.userId}`))),
+    (entry) => entry.sentAt <= to && entry.doneAt >= from && belongs(entry),
   );
   return { entries: [...new Set([...related, ...shown].map((entry) => entry.id))], from, to };
+}
+
+/** The entries of the same key (or user and event, without a key) between the first's send and the last's answer. */
+function windowOf(shown: Entry[], entries: Entry[]) {
+  const keys = new Set(shown.flatMap((entry) => (entry.key ? [entry.key] : [])));
+  const users = new Set(shown.map((entry) => `${entry.eventKey}/${entry.userId}`));
+  return windowAround(shown, entries, (entry) =>
+    entry.key !== undefined ? keys.has(entry.key) : users.has(`${entry.eventKey}/${entry.userId}`),
+  );
+}
+
+/** Every entry of one user and event, with a key or without, between the first's send and the last's answer. */
+function windowOfUser(shown: Entry[], entries: Entry[]) {
+  const { eventKey, userId } = shown[0];
+  return windowAround(
+    shown,
+    entries,
+    (entry) => entry.eventKey === eventKey && entry.userId === userId,
+  );
 }
 
 /**
@@ -528,24 +542,6 @@ function checkUsers(input: CheckInput): Violation[] {
     }
   }
   return violations;
-}
-
-/** The entries of one user and event between the first shown one's send and the last one's answer. */
-function windowOfUser(
-  shown: Entry[],
-  entries: Entry[],
-): { entries: number[]; from: number; to: number } {
-  const from = Math.min(...shown.map((entry) => entry.sentAt));
-  const to = Math.max(...shown.map((entry) => entry.doneAt));
-  const { eventKey, userId } = shown[0];
-  const related = entries.filter(
-    (entry) =>
-      entry.eventKey === eventKey &&
-      entry.userId === userId &&
-      entry.sentAt <= to &&
-      entry.doneAt >= from,
-  );
-  return { entries: [...new Set([...related, ...shown].map((entry) => entry.id))], from, to };
 }
 
 function kstDay(epochMs: number): string {
