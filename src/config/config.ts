@@ -169,7 +169,7 @@ const schema = Joi.object({
     .default((env: { DB_STATEMENT_TIMEOUT_MS: number }) => env.DB_STATEMENT_TIMEOUT_MS + 1_000),
   MIGRATE_ON_START: Joi.boolean().default(true),
 
-  ISSUE_TX_MAX_ATTEMPTS: Joi.number().integer().min(1).max(50).default(8),
+  ISSUE_TX_MAX_ATTEMPTS: Joi.number().integer().min(1).max(50).default(12),
   ISSUE_TX_RETRY_BASE_MS: Joi.number().integer().min(0).default(4),
   ISSUE_BATCH_MAX: Joi.number().integer().min(1).max(5_000).default(500),
   ISSUE_QUEUE_MAX: Joi.number().integer().min(1).default(20_000),

@@ -44,11 +44,12 @@ export abstract class DomainError extends Error {
   /** Headers that belong to this outcome (e.g. Retry-After). */
   readonly headers: Record<string, string> = {};
 
-  constructor(message: string) {
+  /** `cause`: what led to it, for the log line (never sent). */
+  constructor(message: string, cause?: unknown) {
     // An expected outcome, not a bug: no stack trace to capture (thousands per second when sold out).
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(message);
+    super(message, cause === undefined ? undefined : { cause });
     Error.stackTraceLimit = limit;
   }
 }
@@ -229,8 +230,8 @@ export class TooManyRequestsError extends DomainError {
 export class ServiceUnavailableError extends DomainError {
   readonly status = 503;
   readonly reason = REASON.unavailable;
-  constructor(retryAfterSeconds = 1) {
-    super('일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해주세요.');
+  constructor(retryAfterSeconds = 1, cause?: unknown) {
+    super('일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해주세요.', cause);
     this.headers['retry-after'] = String(retryAfterSeconds);
   }
 }
