@@ -1,4 +1,4 @@
-import { EXCUSES_503, Entry, Fault, MESSAGES, isFinal, isTransient, messageOf } from './history';
+import { Entry, Fault, MESSAGES, isFinal, isTransient, mayCause503, messageOf } from './history';
 import type { ProbeResult } from './workload';
 
 /** What the database holds once the run is over. */
@@ -8,12 +8,18 @@ export interface DbSnapshot {
     totalQuantity: number;
     dailyLimit: number | null;
     issuedCount: number;
+    /** The period, ISO-8601 on the service clock. */
+    startAt: string;
+    endAt: string;
   }>;
   tickets: Array<{
     ticketId: string;
     eventKey: string;
     userId: number;
+    /** As the wire writes it (whole seconds). */
     issuedAt: string;
+    /** Epoch milliseconds as stored, on the service clock: when the batch that issued it decided. */
+    issuedAtMs: number;
     kstDay: string;
   }>;
   dailyCounts: Array<{ eventKey: string; kstDay: string; issuedCount: number }>;
@@ -57,6 +63,7 @@ export function check(input: CheckInput): Report {
     ...checkKeys(input.entries),
     ...checkAnswers(input),
     ...checkTickets(input),
+    ...checkUsers(input),
     ...checkRecovery(input),
     ...checkStored(input),
   ];
@@ -78,10 +85,16 @@ function group<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T
 
 const requestOf = (entry: Entry) => `${entry.method} ${entry.path} ${entry.body}`;
 const answerOf = (entry: Entry) => `${entry.status} ${entry.answer}`;
+/** The headers a replay repeats with its status and body (the ones the service stores). */
+const headersOf = (entry: Entry) =>
+  `Content-Type ${entry.contentType ?? '(none)'}, Retry-After ${entry.retryAfter ?? '(none)'}`;
+const byDoneAt = (a: Entry, b: Entry) => a.doneAt - b.doneAt;
 
 /**
  * One key, one answer: per key, every final answer to the same request (method, path, body) has the same
- * status and body, and only one request owns the key — every other request sent with it got 422.
+ * status, body and stored headers, and only one request owns the key — every other request sent with it
+ * got 422. Of the owner's answers one is the decision; every other is a replay, marked
+ * `Idempotent-Replayed: true`.
  */
 function checkKeys(entries: Entry[]): Violation[] {
   const violations: Violation[] = [];
@@ -96,6 +109,16 @@ function checkKeys(entries: Entry[]): Violation[] {
           ...windowWithFirst(pair, answers, entries),
           eventKey: pair[0].eventKey,
         });
+        continue;
+      }
+      const headers = closestPair(sameRequest, (a, b) => headersOf(a) !== headersOf(b));
+      if (headers) {
+        violations.push({
+          kind: 'replay-headers-differ',
+          message: `key ${key}: one answer (${headers[0].status}) given with ${headersOf(headers[0])}, then with ${headersOf(headers[1])}`,
+          ...windowWithFirst(headers, answers, entries),
+          eventKey: headers[0].eventKey,
+        });
       }
     }
     const owning = answers.filter((entry) => entry.status !== 422);
@@ -106,6 +129,15 @@ function checkKeys(entries: Entry[]): Violation[] {
         message: `key ${key}: two different requests both answered (neither refused 422)`,
         ...windowWithFirst(pair, answers, entries),
         eventKey: pair[0].eventKey,
+      });
+    }
+    const unmarked = owning.filter((entry) => !entry.replayed).sort(byDoneAt);
+    if (unmarked.length > 1) {
+      violations.push({
+        kind: 'replay-not-marked',
+        message: `key ${key}: ${unmarked.length} final answers without Idempotent-Replayed: true (one decides, every other is a replay)`,
+        ...windowWithFirst(unmarked.slice(0, 2), answers, entries),
+        eventKey: unmarked[0].eventKey,
       });
     }
   }
@@ -135,31 +167,46 @@ function windowWithFirst(pair: Entry[], answers: Entry[], entries: Entry[]) {
   return window;
 }
 
-/** The entries of the same key (or user and event) between the first's send and the last's answer. */
-function windowOf(
+/** The window from the first shown entry's send to the last one's answer, with the entries in it `belongs` picks. */
+function windowAround(
   shown: Entry[],
   entries: Entry[],
+  belongs: (entry: Entry) => boolean,
 ): { entries: number[]; from: number; to: number } {
   const from = Math.min(...shown.map((entry) => entry.sentAt));
   const to = Math.max(...shown.map((entry) => entry.doneAt));
-  const keys = new Set(shown.flatMap((entry) => (entry.key ? [entry.key] : [])));
-  const users = new Set(shown.map((entry) => `${entry.eventKey}/${entry.userId}`));
   const related = entries.filter(
-    (entry) =>
-      entry.sentAt <= to &&
-      entry.doneAt >= from &&
-      ((entry.key !== undefined && keys.has(entry.key)) ||
-        (entry.key === undefined && users.has(`${entry.eventKey}/${entry.userId}`))),
+    (entry) => entry.sentAt <= to && entry.doneAt >= from && belongs(entry),
   );
   return { entries: [...new Set([...related, ...shown].map((entry) => entry.id))], from, to };
 }
 
+/** The entries of the same key (or user and event, without a key) between the first's send and the last's answer. */
+function windowOf(shown: Entry[], entries: Entry[]) {
+  const keys = new Set(shown.flatMap((entry) => (entry.key ? [entry.key] : [])));
+  const users = new Set(shown.map((entry) => `${entry.eventKey}/${entry.userId}`));
+  return windowAround(shown, entries, (entry) =>
+    entry.key !== undefined ? keys.has(entry.key) : users.has(`${entry.eventKey}/${entry.userId}`),
+  );
+}
+
+/** Every entry of one user and event, with a key or without, between the first's send and the last's answer. */
+function windowOfUser(shown: Entry[], entries: Entry[]) {
+  const { eventKey, userId } = shown[0];
+  return windowAround(
+    shown,
+    entries,
+    (entry) => entry.eventKey === eventKey && entry.userId === userId,
+  );
+}
+
 /**
- * No 5xx but 503, and 503/429 always with Retry-After; a 503 only while a fault that can cause it is
- * active or within the grace after it; no answer outside the ones this workload can get.
+ * No 5xx but 503, and 503/429 always with Retry-After; a 503 only while a fault that can cause it on the
+ * instance that answered is active or within the grace after it; a request with two Idempotency-Key
+ * headers refused 400 and nothing kept of it; no answer outside the ones this workload can get.
  */
-function checkAnswers({ entries, faults, grace503Ms }: CheckInput): Violation[] {
-  const excusing = faults.filter((fault) => EXCUSES_503.has(fault.kind));
+function checkAnswers({ entries, faults, grace503Ms, db }: CheckInput): Violation[] {
+  const stored = new Set(db.storedAnswers.map((record) => record.key));
   const violations: Violation[] = [];
   const flag = (entry: Entry, kind: string, message: string) =>
     violations.push({
@@ -178,17 +225,43 @@ function checkAnswers({ entries, faults, grace503Ms }: CheckInput): Violation[] 
       flag(entry, 'no-retry-after', `${status} without Retry-After`);
     } else if (
       status === 503 &&
-      !excusing.some(
-        (fault) => fault.startAt <= entry.doneAt && entry.sentAt <= fault.endAt + grace503Ms,
+      !faults.some(
+        (fault) =>
+          mayCause503(fault, entry.instance) &&
+          fault.startAt <= entry.doneAt &&
+          entry.sentAt <= fault.endAt + grace503Ms,
       )
     ) {
-      flag(entry, '503-without-fault', '503 while no fault was active nor just healed');
+      flag(
+        entry,
+        '503-without-fault',
+        `503 from instance ${entry.instance} while no fault of it or of the database was active nor just healed`,
+      );
+    } else if (entry.twoKeys) {
+      const [a, b] = entry.twoKeys;
+      const kept = [a, b, `${a}, ${b}`].find((key) => stored.has(key));
+      if (!isTransient(entry) && !refusesTwoKeys(entry)) {
+        flag(
+          entry,
+          'two-keys-accepted',
+          `two Idempotency-Key headers answered ${status} ${messageOf(entry) ?? ''}, not 400`,
+        );
+      } else if (kept !== undefined) {
+        flag(
+          entry,
+          'two-keys-accepted',
+          `two Idempotency-Key headers, and a record of "${kept}" kept`,
+        );
+      }
     } else if (!isFinal(entry) && !isTransient(entry)) {
       flag(entry, 'unexpected-answer', `answered ${status} ${entry.answer ?? ''}`);
     }
   }
   return violations;
 }
+
+const refusesTwoKeys = (entry: Entry) =>
+  entry.status === 400 && messageOf(entry) === MESSAGES.twoKeys;
 
 interface TicketBody {
   ticketId: string;
@@ -199,7 +272,8 @@ interface TicketBody {
 
 /**
  * The database against itself and against what was acknowledged: one ticket per user and event, the total
- * and each KST day's cap kept, the counters equal to the tickets, every 2xx naming the ticket that exists.
+ * and each KST day's cap kept, the counters equal to the tickets (a day's count row with no tickets on
+ * its day included), every 2xx naming the ticket that exists.
  */
 function checkTickets({ entries, db }: CheckInput): Violation[] {
   const violations: Violation[] = [];
@@ -260,6 +334,14 @@ function checkTickets({ entries, db }: CheckInput): Violation[] {
         );
       }
     }
+  }
+  for (const counted of db.dailyCounts) {
+    if (counted.issuedCount === 0 || perDay.has(`${counted.eventKey} ${counted.kstDay}`)) continue;
+    dbFlag(
+      'counter-mismatch',
+      `${counted.eventKey}: ${counted.kstDay} counted ${counted.issuedCount}, tickets 0`,
+      counted.eventKey,
+    );
   }
   for (const entry of entries) {
     if (
@@ -353,13 +435,122 @@ function checkStored({ entries, db }: CheckInput): Violation[] {
   return violations;
 }
 
+/** How soon every instance honours a switch made on another (isActive re-read: final-refusals.ts). */
+const SWITCH_SEEN_MS = 1_000;
+
+/**
+ * One user and one event, across keys and without one: each decision (a final answer that is no replay
+ * and no 422) against the rules and the ticket the database holds. At most one 201, and none after the
+ * user was answered its ticket. A holder is never refused: a refusal sent after a 2xx for the user
+ * arrived is a violation, and so is "sold out" (or "today's cap" on the ticket's KST day) however the two
+ * overlap — whichever came first, the other broke a rule. A refusal before the ticket was decided (its
+ * issuedAt is after the refusal arrived) is followed by a win only where the rules allow it: a switch-on
+ * after "switched off", a new KST day after "today's cap", the period opening after an early "outside
+ * the period"; never after "sold out" or "unknown event".
+ */
+function checkUsers(input: CheckInput): Violation[] {
+  const { entries, db } = input;
+  const runMs = (serviceEpochMs: number) => serviceEpochMs - input.origin - input.fakeOffsetMs;
+  const fakeDay = (ms: number) => kstDay(input.origin + ms + input.fakeOffsetMs);
+  const events = new Map(db.events.map((event) => [event.eventKey, event]));
+  const tickets = new Map(
+    db.tickets.map((ticket) => [`${ticket.eventKey}/${ticket.userId}`, ticket]),
+  );
+  const switchesOn = group(
+    entries.filter(
+      (entry) =>
+        entry.method === 'PATCH' &&
+        (JSON.parse(entry.body) as { isActive?: unknown }).isActive === true,
+    ),
+    (entry) => entry.eventKey,
+  );
+  const violations: Violation[] = [];
+  const flag = (kind: string, message: string, shown: Entry[]) =>
+    violations.push({
+      kind,
+      message,
+      ...windowOfUser(shown, entries),
+      eventKey: shown[0].eventKey,
+    });
+  const asked = entries.filter(
+    (entry) =>
+      entry.method === 'POST' && entry.path.endsWith('/tickets') && entry.userId !== undefined,
+  );
+  for (const [id, mine] of group(asked, (entry) => `${entry.eventKey}/${entry.userId}`)) {
+    const decisions = mine
+      .filter((entry) => isFinal(entry) && !entry.replayed && entry.status !== 422)
+      .sort(byDoneAt);
+    const answered = mine.filter((entry) => entry.status! >= 200 && entry.status! < 300);
+    const issued = decisions.filter((entry) => entry.status === 201);
+    const late = issued.find((win) => answered.some((e) => e !== win && e.doneAt < win.sentAt));
+    if (issued.length > 1 || late) {
+      const second = issued.length > 1 ? issued[1] : late!;
+      const before =
+        issued.length > 1 ? issued[0] : answered.find((e) => e.doneAt < second.sentAt)!;
+      flag(
+        'second-201',
+        `user ${second.userId} of ${second.eventKey}: answered 201 again (#${second.id}) after #${before.id} answered ${before.status}; a repeat is 200`,
+        [before, second],
+      );
+    }
+    const ticket = tickets.get(id);
+    if (!ticket) continue;
+    const acknowledged = answered.reduce<Entry | undefined>(
+      (first, entry) => (first && first.doneAt <= entry.doneAt ? first : entry),
+      undefined,
+    );
+    const issuedFrom = runMs(ticket.issuedAtMs);
+    const event = events.get(ticket.eventKey);
+    for (const refusal of decisions.filter((entry) => entry.status! >= 400)) {
+      const message = messageOf(refusal) ?? '';
+      const told = `${refusal.status} "${message}"`;
+      if (acknowledged && acknowledged.doneAt < refusal.sentAt) {
+        flag(
+          'holder-refused',
+          `user ${refusal.userId} of ${refusal.eventKey} was answered its ticket ${ticket.ticketId} (#${acknowledged.id}), then refused ${told} (#${refusal.id}); a holder gets it back with 200`,
+          [acknowledged, refusal],
+        );
+      } else if (issuedFrom > refusal.doneAt) {
+        const allowed =
+          (message === MESSAGES.dailyCap && ticket.kstDay > fakeDay(refusal.sentAt)) ||
+          (message === MESSAGES.outsidePeriod &&
+            event !== undefined &&
+            refusal.sentAt < runMs(Date.parse(event.startAt))) ||
+          (message === MESSAGES.switchedOff &&
+            (switchesOn.get(refusal.eventKey) ?? []).some(
+              (on) =>
+                on.sentAt < (acknowledged?.doneAt ?? Infinity) &&
+                (!isFinal(on) || (!on.replayed && on.doneAt > refusal.sentAt - SWITCH_SEEN_MS)),
+            ));
+        if (!allowed) {
+          flag(
+            'refused-then-won',
+            `user ${refusal.userId} of ${refusal.eventKey} was refused ${told} (#${refusal.id}), then issued ticket ${ticket.ticketId} at ${ticket.issuedAt}; nothing the rules allow came between`,
+            [refusal, ...(acknowledged ? [acknowledged] : [])],
+          );
+        }
+      } else if (
+        message === MESSAGES.soldOut ||
+        (message === MESSAGES.dailyCap && ticket.kstDay <= fakeDay(refusal.sentAt))
+      ) {
+        flag(
+          'holder-refused',
+          `user ${refusal.userId} of ${refusal.eventKey} was refused ${told} (#${refusal.id}) while it was issued ticket ${ticket.ticketId} (${ticket.issuedAt}, ${ticket.kstDay}): one of the two broke a rule`,
+          [refusal, ...(acknowledged ? [acknowledged] : [])],
+        );
+      }
+    }
+  }
+  return violations;
+}
+
 function kstDay(epochMs: number): string {
   return new Date(epochMs + 9 * 3_600_000).toISOString().slice(0, 10);
 }
 
 /**
- * First come, first served. A non-winner refused cleanly (never a 503, 429, time-out or reset for that
- * event) with "sold out" — or "today's cap" within one KST day — was refused before any later arrival
+ * First come, first served. A non-winner refused cleanly (no 503, 429, time-out or reset for that event
+ * before its refusal) with "sold out" — or "today's cap" within one KST day — was refused before any later arrival
  * could win: a winner whose first request was sent after that refusal was received is a violation. A
  * winner sent after the non-winner's first request but before its refusal arrived raced it on another
  * instance or in another batch; those pairs are counted, not failed (the database orders requests in
@@ -392,7 +583,6 @@ function checkFirstComeFirstServed(input: CheckInput): {
         winners.push({ first, day: ticket.kstDay, userId: Number(userId) });
         continue;
       }
-      if (mine.some(isTransient)) continue;
       const told = mine
         .filter(
           (entry) =>
@@ -404,8 +594,10 @@ function checkFirstComeFirstServed(input: CheckInput): {
               (messageOf(entry) === MESSAGES.dailyCap &&
                 fakeDay(entry.sentAt) === fakeDay(entry.doneAt))),
         )
-        .sort((a, b) => a.doneAt - b.doneAt)[0];
-      if (told) {
+        .sort(byDoneAt)[0];
+      // Refused by a fault before the refusal (a 503, 429, time-out or reset on its way to it), the user
+      // may have lost its place in the line; what came after the refusal changes nothing.
+      if (told && !mine.some((entry) => isTransient(entry) && entry.sentAt < told.sentAt)) {
         const capped = messageOf(told) === MESSAGES.dailyCap;
         refused.push({ first, told, ...(capped ? { day: fakeDay(told.doneAt) } : {}) });
       }

@@ -17,6 +17,8 @@ export interface RequestSpec {
   /** The exact body sent. */
   body: string;
   key?: string;
+  /** Sent with two Idempotency-Key headers instead (an app bug): the service must refuse it 400. */
+  twoKeys?: [string, string];
   /** Event of a ticket request or PATCH. */
   eventKey: string;
   /** The user a ticket request is for (its body's userId). */
@@ -63,11 +65,13 @@ export class Clients {
         settled = true;
         resolve(record(fields));
       };
-      const headers: Record<string, string> = {
+      const headers: Record<string, string | string[]> = {
         'content-type': 'application/json',
         'content-length': String(Buffer.byteLength(spec.body)),
       };
       if (spec.key) headers['idempotency-key'] = spec.key;
+      // An array is sent as one header line per value, as a buggy app would; Node's server joins them.
+      if (spec.twoKeys) headers['idempotency-key'] = spec.twoKeys;
       const req = httpRequest(
         {
           host: '127.0.0.1',
@@ -83,9 +87,11 @@ export class Clients {
           res.on('error', () => finish({ error: 'reset' }));
           res.on('end', () => {
             const retryAfter = res.headers['retry-after'];
+            const contentType = res.headers['content-type'];
             finish({
               status: res.statusCode,
               answer: Buffer.concat(chunks).toString('utf8'),
+              ...(contentType !== undefined ? { contentType } : {}),
               ...(retryAfter !== undefined ? { retryAfter: String(retryAfter) } : {}),
               ...(res.headers['idempotent-replayed'] === 'true' ? { replayed: true } : {}),
             });

@@ -8,14 +8,17 @@ export type NoAnswer = 'timeout' | 'reset' | 'refused';
 export interface Entry extends RequestSpec {
   id: number;
   /** The request's role in its chain: first send, resend after a transient, resend of a lost answer, probe. */
-  why: 'first' | 'retry' | 'lost-answer' | 'changed-body' | 'probe';
+  why: 'first' | 'retry' | 'lost-answer' | 'changed-body' | 'again' | 'two-keys' | 'probe';
+  /** The instance the request was sent to, and so the one that answered it (each has its own port). */
   instance: string;
   /** Milliseconds since the run began (real time). */
   sentAt: number;
   doneAt: number;
   status?: number;
   answer?: string;
+  contentType?: string;
   retryAfter?: string;
+  /** `Idempotent-Replayed: true` came with the answer. */
   replayed?: boolean;
   error?: NoAnswer;
 }
@@ -29,13 +32,22 @@ export interface Fault {
   note?: string;
 }
 
-/** Faults that may make the service answer 503 (a stopped instance, a silent or cut database). */
-export const EXCUSES_503: ReadonlySet<Fault['kind']> = new Set([
-  'kill-9',
-  'sigterm',
-  'db-pause',
-  'db-cut',
-]);
+/**
+ * Whether a fault may make `instance` answer 503: a kill or SIGTERM of that instance (its drain, its
+ * restart), or a silent or cut database (every instance). Redis outages, the late start and midnight: none.
+ */
+export function mayCause503(fault: Fault, instance: string): boolean {
+  switch (fault.kind) {
+    case 'kill-9':
+    case 'sigterm':
+      return fault.target === instance;
+    case 'db-pause':
+    case 'db-cut':
+      return true;
+    default:
+      return false;
+  }
+}
 
 export class History {
   readonly entries: Entry[] = [];
@@ -71,6 +83,7 @@ export const MESSAGES = {
   notFound: '존재하지 않는 이벤트입니다.',
   keyReused: '이 Idempotency-Key는 다른 요청에 이미 사용되었습니다. 새 키로 요청해주세요.',
   inFlight: '같은 Idempotency-Key의 요청이 아직 처리 중입니다. 잠시 후 다시 시도해주세요.',
+  twoKeys: 'Idempotency-Key 헤더는 하나만 보낼 수 있습니다.',
 } as const;
 
 export function messageOf(entry: Entry): string | undefined {

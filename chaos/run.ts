@@ -305,7 +305,7 @@ async function snapshot(url: string): Promise<DbSnapshot> {
   const knex = knexFactory(buildKnexConfig({ url, poolMin: 0, poolMax: 2 }));
   try {
     const events = await knex.raw<{ rows: Array<Record<string, unknown>> }>(
-      'SELECT event_key, total_quantity, daily_limit, issued_count FROM events',
+      'SELECT event_key, total_quantity, daily_limit, issued_count, start_at, end_at FROM events',
     );
     const tickets = await knex.raw<{ rows: Array<Record<string, unknown>> }>(
       `SELECT t.id, e.event_key, t.user_id, t.issued_at, t.kst_day::text AS kst_day
@@ -324,12 +324,15 @@ async function snapshot(url: string): Promise<DbSnapshot> {
         totalQuantity: Number(row.total_quantity),
         dailyLimit: row.daily_limit === null ? null : Number(row.daily_limit),
         issuedCount: Number(row.issued_count),
+        startAt: (row.start_at as Date).toISOString(),
+        endAt: (row.end_at as Date).toISOString(),
       })),
       tickets: tickets.rows.map((row) => ({
         ticketId: String(row.id),
         eventKey: String(row.event_key),
         userId: Number(row.user_id),
         issuedAt: (row.issued_at as Date).toISOString().slice(0, 19) + 'Z',
+        issuedAtMs: (row.issued_at as Date).getTime(),
         kstDay: String(row.kst_day),
       })),
       dailyCounts: daily.rows.map((row) => ({
@@ -367,7 +370,11 @@ function projectRoot(): string {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args.includes('--list-mutations')) {
-    for (const mutation of MUTATIONS) process.stdout.write(`${mutation.name}: ${mutation.what}\n`);
+    for (const mutation of MUTATIONS) {
+      process.stdout.write(
+        `${mutation.name}: ${mutation.what} (caught as ${mutation.caught.join(', ')})\n`,
+      );
+    }
     return;
   }
   const cleanup = new Cleanup();

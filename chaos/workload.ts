@@ -148,7 +148,10 @@ export function ticketRequest(session: Session, userId = session.userId): Reques
 
 /**
  * A mobile app: its request at arrival, resent until a final answer; a third of keyed apps lose the answer
- * and resend the key up to 10 s later (once or twice); a few change the body under the key, mid-retries or after.
+ * and resend the key up to 10 s later (once or twice); a few change the body under the key, mid-retries or
+ * after. A few send their first try with two Idempotency-Key headers (refused 400, nothing kept), and some
+ * users ask again later, as a new request (a new key, or none): a holder gets the same ticket (200),
+ * anyone else a fresh decision by the rules.
  */
 export async function runSession(
   clients: Clients,
@@ -161,6 +164,11 @@ export async function runSession(
   const changed = () => ticketRequest(session, GHOST_USER_OFFSET + session.userId);
   const keyed = session.key !== undefined;
   const options = { maxAttempts: 30, deadline };
+  const { key: _, ...unkeyed } = spec;
+  if (rng.chance(0.05)) {
+    const twoKeys: [string, string] = [`two-${session.index}-a`, `two-${session.index}-b`];
+    await clients.untilFinal(rng, { ...unkeyed, twoKeys }, 'two-keys', options);
+  }
   await clients.untilFinal(rng, spec, 'first', {
     ...options,
     ...(keyed && rng.chance(0.03) ? { changeBody: changed } : {}),
@@ -172,6 +180,12 @@ export async function runSession(
     await clients.untilFinal(rng, spec, 'lost-answer', options);
   }
   if (keyed && rng.chance(0.04)) await clients.untilFinal(rng, changed(), 'changed-body', options);
+  if (rng.chance(0.15)) {
+    await sleep(rng.between(500, 15_000));
+    if (clients.history.now() >= deadline) return;
+    const again = rng.chance(0.5) ? { ...unkeyed, key: `again-${session.index}` } : unkeyed;
+    await clients.untilFinal(rng, again, 'again', options);
+  }
 }
 
 /** The operator's keyed PATCH, resent until final; sometimes resent once more (answer lost). */

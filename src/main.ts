@@ -10,6 +10,7 @@ import { AppConfig, loadConfig } from './config/config';
 import { startEmbeddedPostgresProcess } from './database/embedded-postgres';
 import { isDatabaseUnavailable } from './database/pg-errors';
 import { rootLogger } from './logging/root-logger';
+import { startupSummary } from './logging/startup-summary';
 
 /** DATABASE_URL, or an embedded PostgreSQL started for it (persistent, in EMBEDDED_PG_DIR). */
 async function ensureDatabase(
@@ -24,15 +25,23 @@ async function ensureDatabase(
   });
   // Read by the app's configuration, and inherited by cluster workers.
   process.env.DATABASE_URL = embedded.url;
-  log.info(
+  // (The start-up summary says it.)
+  log.debug(
     { port: config.database.embeddedPort, dir: config.database.embeddedDir },
     'DATABASE_URL unset: started an embedded PostgreSQL',
   );
   return embedded;
 }
 
-/** The service in this process: listen, then drain on SIGTERM/SIGINT. Resolves with the exit code. */
-async function runServer(config: AppConfig, log: Logger): Promise<number> {
+/**
+ * The service in this process: listen (then say so in one line, unless a cluster primary said it for its
+ * workers), then drain on SIGTERM/SIGINT. Resolves with the exit code.
+ */
+async function runServer(
+  config: AppConfig,
+  log: Logger,
+  summary?: Record<string, unknown>,
+): Promise<number> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule,
     createFastifyAdapter(config),
@@ -40,6 +49,7 @@ async function runServer(config: AppConfig, log: Logger): Promise<number> {
   );
   await prepareApp(app);
   await app.listen({ port: config.port, host: config.host });
+  if (summary) log.info(summary, 'Golden Ticket listening');
 
   return new Promise((resolve) => {
     let closing = false;
@@ -78,8 +88,16 @@ async function main(): Promise<number> {
   const log = rootLogger(config);
   if (cluster.isWorker) return runServer(config, log);
   const embedded = await ensureDatabase(config, log);
+  const summary = startupSummary(
+    config,
+    embedded
+      ? { embedded: { port: config.database.embeddedPort, dir: config.database.embeddedDir } }
+      : 'external',
+  );
   try {
-    return config.workers > 1 ? await runClusterPrimary(config, log) : await runServer(config, log);
+    return config.workers > 1
+      ? await runClusterPrimary(config, log, summary)
+      : await runServer(config, log, summary);
   } finally {
     // Once the service has drained (or could not start): its last queries are done.
     await embedded?.stop();

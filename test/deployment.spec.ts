@@ -1,9 +1,11 @@
 /**
- * The deployment files (docker-compose.yml, deploy/nginx/nginx.conf, deploy/k8s/*.yaml) checked against the
- * service itself: its configuration as loadConfig() reads it from the environment each file sets, its health
- * routes, its error shape and the Dockerfile. No image is pulled or run; what can drift is caught here.
+ * The deployment files (docker-compose.yml and docker-compose.production.yml as Compose loads them,
+ * deploy/nginx/nginx.conf, deploy/k8s/*.yaml) checked against the service itself: its configuration as
+ * loadConfig() reads it from the environment each file sets, its health routes, its error shape and the
+ * Dockerfile. No image is pulled or run; what can drift is caught here.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PayloadTooLargeException } from '@nestjs/common';
 import Fastify from 'fastify';
@@ -13,6 +15,14 @@ import { AppConfig, loadConfig } from '../src/config/config';
 import { ServiceUnavailableError } from '../src/common/errors/domain-errors';
 import { toErrorResponse } from '../src/common/errors/error-response';
 import { httpServerOptions } from '../src/http/http-server';
+import {
+  ComposeService,
+  containerEnvironment,
+  dockerfile,
+  interpolate,
+  loadCompose,
+  publishedPorts,
+} from './support/compose';
 
 const ROOT = join(__dirname, '..');
 const K8S_DIR = join(ROOT, 'deploy', 'k8s');
@@ -65,25 +75,6 @@ function healthRoutes(): Set<string> {
     expect(read(...file)).not.toMatch(/setGlobalPrefix|enableVersioning/);
   }
   return new Set(paths);
-}
-
-/** The runtime stage of the Dockerfile: its ENV (what every container starts with), EXPOSE and USER. */
-function dockerfile(): { env: Record<string, string>; expose: number[]; user: string } {
-  const text = read('Dockerfile').replace(/\\\n/g, ' ');
-  const stages = text.split(/^FROM /m);
-  const runtime = stages[stages.length - 1];
-  const env: Record<string, string> = {};
-  for (const line of runtime.match(/^ENV .*$/gm) ?? []) {
-    for (const pair of line.slice(4).trim().split(/\s+/)) {
-      const [name, ...value] = pair.split('=');
-      env[name] = value.join('=');
-    }
-  }
-  const expose = (runtime.match(/^EXPOSE .*$/gm) ?? []).flatMap((line) =>
-    line.slice(7).trim().split(/\s+/).map(Number),
-  );
-  const user = /^USER (\S+)/m.exec(runtime)?.[1] ?? 'root';
-  return { env, expose, user };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -301,11 +292,43 @@ const isSubset = (selector: Record<string, string>, labels: Record<string, strin
 
 // ---------------------------------------------------------------------------------------------------------
 
-describe('docker-compose.yml and deploy/nginx/nginx.conf', () => {
-  const compose = parse(read('docker-compose.yml'));
-  const services = compose.services;
+/** An admin token as an operator would put it in .env. */
+const TOKEN = 'admin-token-0123456789abcdef';
+
+/**
+ * The two ways the compose stack runs: as the assignment types it, with no .env (the local evaluation
+ * stack: published on loopback, administration open), and with the production file and a token in .env.
+ */
+const POSTURES: Array<{
+  posture: string;
+  files: string[];
+  dotenv: Record<string, string>;
+  /** Where lb publishes port 3000: undefined is every interface. */
+  hostIp: string | undefined;
+  adminAuth: 'token' | 'disabled';
+}> = [
+  {
+    posture: 'docker compose up, no .env',
+    files: ['docker-compose.yml'],
+    dotenv: {},
+    hostIp: '127.0.0.1',
+    adminAuth: 'disabled',
+  },
+  {
+    posture: 'the production file, ADMIN_TOKEN in .env',
+    files: ['docker-compose.yml', 'docker-compose.production.yml'],
+    dotenv: { ADMIN_TOKEN: TOKEN },
+    hostIp: undefined,
+    adminAuth: 'token',
+  },
+];
+
+describe.each(POSTURES)('$posture: the compose files and deploy/nginx/nginx.conf', (posture) => {
+  const { model, warnings } = loadCompose(posture.files, posture.dotenv);
+  const services = model.services;
   const app = services.app;
   const lb = services.lb;
+  const k6 = services.k6 as ComposeService & { environment: Record<string, string> };
   const nginxText = read('deploy', 'nginx', 'nginx.conf');
   const nginx = parseNginx(nginxText);
   const http = one(nginx, 'http').block;
@@ -314,45 +337,22 @@ describe('docker-compose.yml and deploy/nginx/nginx.conf', () => {
   const upstreamName = /^http:\/\/([\w.-]+)$/.exec(one(location, 'proxy_pass').args[0])?.[1];
   const upstream = one(http, 'upstream', upstreamName ?? '?').block;
 
-  /** The app container's environment: the image's ENV, then compose's `environment`. */
-  const composeEnv = (): Record<string, string> => {
-    const environment = app.environment;
-    const entries: Array<[string, string]> = Array.isArray(environment)
-      ? environment.map((line: string) => {
-          const [name, ...value] = line.split('=');
-          return [name, value.join('=')];
-        })
-      : Object.entries(environment ?? {}).map(([name, value]) => [name, String(value)]);
-    return { ...dockerfile().env, ...Object.fromEntries(entries.map(interpolated)) };
-  };
-  /** Compose's `${NAME:?message}` (required from .env or the shell), given a value as an operator would. */
-  const REQUIRED = /^\$\{(\w+):\?[^}]*\}$/;
-  const interpolated = ([name, value]: [string, string]): [string, string] =>
-    REQUIRED.test(value)
-      ? [name, `${REQUIRED.exec(value)![1].toLowerCase()}-0123456789abcdef`]
-      : [name, value];
+  /** The app container's environment: the image's ENV, .env, then compose's `environment`. */
+  const composeEnv = () => containerEnvironment(app, posture.dotenv);
   const config: AppConfig = loadConfig(composeEnv());
 
-  it('requires ADMIN_TOKEN from .env: production refuses to start with administration open', () => {
-    expect(app.environment.ADMIN_TOKEN).toMatch(/^\$\{ADMIN_TOKEN:\?.*\.env.*\}$/);
-    expect(config.adminToken).toBeDefined();
-    const { ADMIN_TOKEN: _, ...withoutToken } = composeEnv();
-    expect(() => loadConfig(withoutToken)).toThrow('ADMIN_TOKEN');
+  it('loads as Compose loads it (the Compose Specification schema), without a variable warning', () => {
+    expect(warnings).toEqual([]);
   });
 
-  /** Published ports of a service as { published, target }. */
-  const portsOf = (service: { ports?: unknown[] }) =>
-    (service.ports ?? []).map((entry) => {
-      if (typeof entry === 'object' && entry !== null) {
-        const { published, target } = entry as { published: string | number; target: number };
-        return { published: Number(published), target: Number(target) };
-      }
-      const parts = String(entry).split(':');
-      return {
-        published: Number(parts[parts.length - 2]),
-        target: Number(parts[parts.length - 1]),
-      };
-    });
+  it(`administration: ADMIN_AUTH=${posture.adminAuth}, lb published on ${posture.hostIp ?? 'every interface'}`, () => {
+    expect(config.nodeEnv).toBe('production');
+    expect(config.adminAuth).toBe(posture.adminAuth);
+    expect(config.adminToken).toBe(posture.adminAuth === 'token' ? TOKEN : undefined);
+    expect(publishedPorts(lb).map((port) => port.host_ip)).toEqual([posture.hostIp]);
+    // The k6 scripts authenticate exactly when the app wants a token.
+    expect(k6.environment.ADMIN_TOKEN).toBe(config.adminToken ?? '');
+  });
 
   it('says which Compose it needs: env_file with path and required is Compose >= 2.24', () => {
     const longForm = (app.env_file ?? []).some(
@@ -361,6 +361,13 @@ describe('docker-compose.yml and deploy/nginx/nginx.conf', () => {
     expect(longForm).toBe(true);
     for (const file of [['README.md'], ['deploy', 'README.md'], ['docker-compose.yml']]) {
       expect([file.join('/'), /Compose (?:>= |≥ )?2\.24/.test(read(...file))]).toEqual([
+        file.join('/'),
+        true,
+      ]);
+    }
+    // `!override` (the production file's ports) is Compose >= 2.24.4.
+    for (const file of [['deploy', 'README.md'], ['docker-compose.production.yml']]) {
+      expect([file.join('/'), /Compose (?:>= |≥ )?2\.24\.4/.test(read(...file))]).toEqual([
         file.join('/'),
         true,
       ]);
@@ -396,18 +403,20 @@ describe('docker-compose.yml and deploy/nginx/nginx.conf', () => {
   });
 
   it('TRUST_PROXY is 1 (nginx, the one proxy) and WORKERS is 1 (scale with replicas)', () => {
-    expect(app.environment.TRUST_PROXY).toBe('1');
+    expect(app.environment?.TRUST_PROXY).toBe('1');
     expect(config.trustProxy).toBe(1);
-    expect(app.environment.WORKERS).toBe('1');
+    expect(app.environment?.WORKERS).toBe('1');
   });
 
   it('lb is nginx >= 1.27.3 publishing 3000 onto its listen port, with this nginx.conf', () => {
-    const tag = /^nginx:(\d+)\.(\d+)(?:\.(\d+))?(-[\w.-]+)?$/.exec(lb.image);
+    const tag = /^nginx:(\d+)\.(\d+)(?:\.(\d+))?(-[\w.-]+)?$/.exec(lb.image ?? '');
     expect(tag).not.toBeNull();
     const [major, minor, patch] = [tag![1], tag![2], tag![3] ?? '0'].map(Number);
     expect(major * 1e6 + minor * 1e3 + patch).toBeGreaterThanOrEqual(1_027_003);
     const listen = Number(one(server, 'listen').args[0]);
-    expect(portsOf(lb)).toEqual([{ published: 3000, target: listen }]);
+    expect(publishedPorts(lb)).toEqual([
+      { host_ip: posture.hostIp, published: 3000, target: listen },
+    ]);
     expect(lb.volumes).toContain('./deploy/nginx/nginx.conf:/etc/nginx/nginx.conf:ro');
     expect(lb.depends_on).toMatchObject({ app: { condition: 'service_healthy' } });
   });
@@ -415,19 +424,19 @@ describe('docker-compose.yml and deploy/nginx/nginx.conf', () => {
   it('health checks and the k6 target go through existing routes and the lb port', () => {
     const routes = healthRoutes();
     const listen = Number(one(server, 'listen').args[0]);
-    const lbCheck = (lb.healthcheck.test as string[]).join(' ');
+    const lbCheck = (lb.healthcheck?.test as string[]).join(' ');
     const lbUrl = /http:\/\/127\.0\.0\.1:(\d+)(\/\S*)/.exec(lbCheck);
     expect(Number(lbUrl?.[1])).toBe(listen);
     expect(routes).toContain(lbUrl?.[2]);
     const imageCheck = /HEALTHCHECK[\s\S]*?'(\/health\/\w+)'/.exec(read('Dockerfile'))?.[1];
     expect(routes).toContain(imageCheck);
-    expect(services.k6.environment.BASE_URL).toBe(`http://lb:${listen}`);
-    expect(services.k6.depends_on).toHaveProperty('lb');
+    expect(k6.environment.BASE_URL).toBe(`http://lb:${listen}`);
+    expect(k6.depends_on).toHaveProperty('lb');
   });
 
   it('stop_grace_period outlasts SHUTDOWN_GRACE_MS', () => {
     expect(config.shutdownReadinessDelayMs).toBeLessThan(config.shutdownGraceMs);
-    expect(composeDurationMs(app.stop_grace_period)).toBeGreaterThan(config.shutdownGraceMs);
+    expect(composeDurationMs(app.stop_grace_period ?? '')).toBeGreaterThan(config.shutdownGraceMs);
   });
 
   it('nginx re-resolves every replica of the app service through Docker DNS', () => {
@@ -541,6 +550,88 @@ describe('docker-compose.yml and deploy/nginx/nginx.conf', () => {
   it(`PostgreSQL has connections for ${COMPOSE_SCALE} replicas`, () => {
     const perReplica = config.database.poolMax + EXTRA_CONNECTIONS_PER_REPLICA;
     expect(COMPOSE_SCALE * perReplica).toBeLessThanOrEqual(POSTGRES_MAX_CONNECTIONS);
+  });
+});
+
+describe('the compose postures, as an operator meets them', () => {
+  const DEFAULT = ['docker-compose.yml'];
+  const PRODUCTION = ['docker-compose.yml', 'docker-compose.production.yml'];
+  const appConfig = (files: string[], dotenv: Record<string, string>) =>
+    loadConfig(containerEnvironment(loadCompose(files, dotenv).model.services.app, dotenv));
+
+  it('the production file refuses to start without ADMIN_TOKEN, saying where it goes', () => {
+    expect(() => loadCompose(PRODUCTION)).toThrow(
+      /required variable ADMIN_TOKEN is missing a value: set ADMIN_TOKEN in \.env/,
+    );
+    expect(() => loadCompose(PRODUCTION, { ADMIN_TOKEN: '' })).toThrow('ADMIN_TOKEN');
+    expect(() => loadCompose(PRODUCTION, { ADMIN_TOKEN: TOKEN })).not.toThrow();
+  });
+
+  it('a token in .env with the default file is refused at start, never ignored, naming both ways out', () => {
+    expect(() => appConfig(DEFAULT, { ADMIN_TOKEN: TOKEN })).toThrow(
+      /set ADMIN_AUTH=token too.*docker-compose\.production\.yml.*unset ADMIN_TOKEN/,
+    );
+    // The first way out: ADMIN_AUTH=token beside it, still on loopback only.
+    const guarded = appConfig(DEFAULT, { ADMIN_TOKEN: TOKEN, ADMIN_AUTH: 'token' });
+    expect(guarded.adminAuth).toBe('token');
+    expect(guarded.adminToken).toBe(TOKEN);
+    // The production file requires the token whatever .env says of ADMIN_AUTH.
+    expect(appConfig(PRODUCTION, { ADMIN_TOKEN: TOKEN, ADMIN_AUTH: 'disabled' }).adminAuth).toBe(
+      'token',
+    );
+  });
+
+  it('.env.example names only settings the service reads, all commented out, valid uncommented', () => {
+    const lines = read('.env.example').split('\n');
+    expect(lines.filter((line) => /^\s*[A-Z_]+=/.test(line))).toEqual([]);
+    const settings = Object.fromEntries(
+      lines.flatMap((line) => {
+        const setting = /^# ([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+        return setting ? [[setting[1], setting[2]]] : [];
+      }),
+    );
+    expect(Object.keys(settings).length).toBeGreaterThan(5);
+    const known = serviceSettings();
+    expect(Object.keys(settings).filter((name) => !known.has(name))).toEqual([]);
+    for (const files of [DEFAULT, PRODUCTION]) {
+      expect(appConfig(files, settings).adminAuth).toBe('token');
+    }
+  });
+
+  it('the loader refuses what Compose refuses: schema violations, unknown tags, bad interpolation', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'compose-'));
+    const load = (text: string) => {
+      const file = join(folder, 'compose.yml');
+      writeFileSync(file, text);
+      return () => loadCompose([file]);
+    };
+    try {
+      expect(load('services:\n  app:\n    image: x\n    ports: 3000\n')).toThrow('not a valid');
+      expect(load('services:\n  app:\n    enviroment: {}\n')).toThrow('additional properties');
+      expect(load('services:\n  app:\n    ports: !replace []\n')).toThrow('!replace');
+      expect(load("services:\n  app:\n    image: '${TAG'\n")).toThrow('interpolation');
+      expect(load('services:\n  app:\n    image: x\n')).not.toThrow();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it("interpolates as Compose does: defaults, required, alternatives, '$$'", () => {
+    const env = { SET: 'value', EMPTY: '' };
+    const cases: Array<[string, string]> = [
+      ['${SET}/$SET', 'value/value'],
+      ['${EMPTY:-default}|${EMPTY-default}|${UNSET-default}', 'default||default'],
+      ['${SET:+alt}|${EMPTY:+alt}|${EMPTY+alt}', 'alt||alt'],
+      ['${UNSET:-${SET}}', 'value'],
+      ['$$SET costs $$5', '$SET costs $5'],
+    ];
+    for (const [text, expected] of cases)
+      expect([text, interpolate(text, env)]).toEqual([text, expected]);
+    expect(() => interpolate('${EMPTY:?needed}', env)).toThrow('EMPTY is missing a value: needed');
+    expect(interpolate('${EMPTY?needed}', env)).toBe('');
+    const warnings: string[] = [];
+    expect(interpolate('${UNSET}', env, warnings)).toBe('');
+    expect(warnings).toEqual(['The "UNSET" variable is not set. Defaulting to a blank string.']);
   });
 });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import request from 'supertest';
-import { createEventSchema, setEventActiveSchema } from '../src/events/event.schemas';
+import { createEventSchema, correctEventSchema } from '../src/events/event.schemas';
 import { compileRequestSchema } from '../src/common/validation';
 import { issueTicketSchema } from '../src/tickets/ticket.schemas';
 import { startTestApp, TestApp } from './support/test-app';
@@ -151,7 +151,7 @@ describe('hostile input (property-based)', () => {
           fc
             .tuple(pathSegment, body)
             .map(([key, b]) => ({ kind: 'patch-unknown' as const, key, b })),
-          body.filter(invalid(setEventActiveSchema)).map((b) => ({ kind: 'patch' as const, b })),
+          body.filter(invalid(correctEventSchema)).map((b) => ({ kind: 'patch' as const, b })),
           pathSegment.map((key) => ({ kind: 'get-event' as const, key })),
           pathSegment.map((id) => ({ kind: 'user-tickets' as const, id })),
           rawJson.map((text) => ({ kind: 'raw' as const, text })),

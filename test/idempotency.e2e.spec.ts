@@ -183,7 +183,7 @@ describe('Idempotency-Key', () => {
       request(t.url)
         .patch(`/events/${event.eventKey}`)
         .set('Idempotency-Key', k)
-        .send({ userId: 1 }),
+        .send({ isActive: true }),
     ]) {
       const response = await reuse;
       expect(response.status).toBe(422);

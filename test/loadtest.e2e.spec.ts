@@ -9,7 +9,7 @@ const scenario = JSON.parse(readFileSync(join(LOADTEST, 'scenario.json'), 'utf8'
   users: number;
   connections: number;
   tickets: number;
-  dailyLimit: number;
+  dailyLimit: number | null;
   retransmitRatio: number;
 };
 

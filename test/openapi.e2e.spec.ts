@@ -74,6 +74,24 @@ describe('OpenAPI document', () => {
     expect(securityOf('get', '/metrics')).toEqual(['metricsBearer']);
   });
 
+  it('documents the corrections: the body, the rules, the 409s naming the field', () => {
+    const operation = contract.document.paths['/events/{eventKey}'].patch as unknown as {
+      description: string;
+      parameters: Array<{ name: string; in: string; schema: { maxLength?: number } }>;
+      requestBody: { content: { 'application/json': { schema: { properties: object } } } };
+      responses: Record<string, { content: { 'application/json': { examples: object } } }>;
+    };
+    expect(
+      Object.keys(operation.requestBody.content['application/json'].schema.properties),
+    ).toEqual(['name', 'totalQuantity', 'dailyLimit', 'startAt', 'endAt', 'isActive']);
+    expect(operation.description).toContain('sold out is final');
+    expect(JSON.stringify(operation.responses['409'])).toContain('매진된 뒤에는 늘릴 수 없습니다');
+    expect(operation.parameters.find((p) => p.name === 'eventKey')).toMatchObject({
+      in: 'path',
+      schema: { maxLength: 100 },
+    });
+  });
+
   it('documents what the Idempotency-Key and a body add: 409 in flight, 422 reused, 413, 415', () => {
     const statusesOf = (method: string, path: string) =>
       Object.keys(contract.document.paths[path][method].responses);
@@ -188,6 +206,29 @@ describe('OpenAPI document', () => {
       '/events/{eventKey}',
     )(await request(t.url).patch('/events/none').send({ isActive: true }));
     check('POST', tickets)(await issue(t.url, key, 3));
+    check('PATCH', '/events/{eventKey}')(await patch({ name: '고친 이름', isActive: true }));
+    // Sold out (1 of 1): raising the total is refused, naming the rule.
+    check('PATCH', '/events/{eventKey}')(await patch({ totalQuantity: 2 }).expect(409));
+    for (const [method, path, route] of [
+      ['post', '/events', '/events'],
+      ['patch', `/events/${key}`, '/events/{eventKey}'],
+      ['post', `/events/${key}/tickets`, tickets],
+    ] as const) {
+      const notJson = await request(t.url)
+        [method](path)
+        .set('content-type', 'text/plain')
+        .send('{"userId":1}')
+        .expect(415);
+      check(method.toUpperCase(), route)(notJson);
+    }
+    check(
+      'GET',
+      '/events/{eventKey}',
+    )(
+      await request(t.url)
+        .get(`/events/${'k'.repeat(101)}`)
+        .expect(400),
+    );
 
     check('GET', '/health/live')(await request(t.url).get('/health/live'));
     check('GET', '/health/ready')(await request(t.url).get('/health/ready'));

@@ -65,6 +65,43 @@ describe('the service process', () => {
     );
   });
 
+  it("says its start in one line at info, with ISO-8601 times; Nest's details are at debug", async () => {
+    const entries = service.logs();
+    const started = entries.findIndex((entry) => entry.msg === 'Golden Ticket listening');
+    expect(started).toBeGreaterThanOrEqual(0);
+    const infoUntilThen = entries.slice(0, started + 1).filter((entry) => entry.level === 30);
+    expect(infoUntilThen).toHaveLength(1);
+    expect(infoUntilThen[0]).toMatchObject({
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      node: process.version,
+      nodeEnv: 'production',
+      listen: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      workers: 1,
+      database: 'external',
+      admin: 'ADMIN_AUTH=disabled: a gateway guards it',
+      userTokens: 'off: userId trusted as sent',
+      redis: 'off: budgets per instance',
+      logLevel: 'info',
+      logRequests: 'all',
+    });
+    for (const entry of entries) {
+      expect(entry.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    }
+
+    const verbose = await startService({ DATABASE_URL: database.url, LOG_LEVEL: 'debug' });
+    await verbose.stop();
+    const debug = verbose.logs().filter((entry) => entry.level === 20);
+    expect(debug).toContainEqual(
+      expect.objectContaining({ context: 'RouterExplorer', msg: 'Mapped {/events, POST} route' }),
+    );
+    expect(debug).toContainEqual(
+      expect.objectContaining({
+        context: 'InstanceLoader',
+        msg: 'AppModule dependencies initialized',
+      }),
+    );
+  });
+
   it('echoes X-Request-Id, or makes one', async () => {
     const sent = await request(url).get('/events').set('X-Request-Id', 'trace-abc-123').expect(200);
     expect(sent.headers['x-request-id']).toBe('trace-abc-123');

@@ -1,6 +1,6 @@
 import { createTestDatabase } from './support/test-database';
 import { bashBlocks, paste, pasteable, requestOf } from './support/pasted-blocks';
-import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
+import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
 
 const ADMIN_TOKEN = 'runbook-admin-token-0123456789abcdef';
 const METRICS_TOKEN = 'runbook-metrics-token-0123456789abcdef';
@@ -34,7 +34,7 @@ describe('the drop runbook, pasted', () => {
     await database?.drop();
   });
 
-  it('runs every command as written, and each prints what the text says', () => {
+  it('runs every command as written, and each prints what the text says', async () => {
     const steps = paste(
       pasteable(bashBlocks('docs/runbook.md'), service.url),
       { ADMIN_TOKEN, METRICS_TOKEN, DATABASE_URL: database.url },
@@ -74,19 +74,32 @@ describe('the drop runbook, pasted', () => {
     expect(metrics).toMatch(/^golden_ticket_issuance_requests_total\{outcome="sold_out"\} 299$/m);
     expect(metrics).toMatch(/^golden_ticket_db_pool_connections\{state="pending"\} \d+$/m);
 
-    const switches = output('PATCH /events/$EVENT').map((step) => step.output.trim());
-    expect(switches.slice(0, 2).map((text) => JSON.parse(text).eventKey)).toEqual([
-      'winter-drop',
-      'winter-drop',
-    ]);
-    expect(switches[2]).toBe('200');
+    const patches = output('PATCH /events/$EVENT').map((step) => step.output.trim());
+    expect(patches).toHaveLength(4);
+    const [corrected, off, on] = patches.slice(0, 3).map((text) => JSON.parse(text));
+    expect(corrected).toMatchObject({ eventKey: 'winter-drop', totalQuantity: 1200 });
+    expect([off.isActive, on.isActive]).toEqual([false, false]); // switched on again, not yet open
+    expect(patches[3]).toBe('200');
+
+    // The audit lines the text promises: the creation and the correction, with the token's fingerprint
+    // (log lines are written asynchronously: wait for them).
+    const audit = () => service.logs().filter((line) => line.context === 'Audit');
+    await waitUntil(
+      () => Promise.resolve(audit().some((line) => line.msg === 'event corrected')),
+      60_000,
+      () => `no audit line for the correction:\n${service.lines.slice(-10).join('\n')}`,
+    );
+    expect(audit().map((line) => line.msg)).toEqual(
+      expect.arrayContaining(['event created', 'event corrected']),
+    );
+    expect(audit()[0]).toMatchObject({ audit: { actor: expect.stringMatching(/^[0-9a-f]{8}$/) } });
 
     const psql = steps
       .filter((step) => step.command.startsWith('psql '))
       .map((step) => step.output);
     expect(psql[0].split('\n')).toEqual([
       'event_key total_quantity issued_count tickets holders',
-      'winter-drop 1000 0 0 0',
+      'winter-drop 1200 0 0 0',
       '(1 row)',
       '',
     ]);

@@ -53,6 +53,17 @@ describe('bad input', () => {
       ['endAt', { endAt: undefined }],
       ['startAt', { startAt: '2026-03-31T23:59:59Z' }],
       ['startAt', { startAt: '2026-04-01T00:00:00Z' }],
+      // A cap the total can never reach is a typo.
+      ['dailyLimit은(는) totalQuantity 이하여야', { totalQuantity: 10, dailyLimit: 50 }],
+      // A period already over (the test clock is 2026-03-01T12:00:00Z).
+      [
+        'endAt은(는) 지금보다 뒤여야',
+        { startAt: '2020-01-01T00:00:00Z', endAt: '2020-12-31T00:00:00Z' },
+      ],
+      [
+        'endAt은(는) 지금보다 뒤여야',
+        { startAt: '2026-01-01T00:00:00Z', endAt: '2026-03-01T12:00:00Z' },
+      ],
       ['extra', { extra: true }],
       // PostgreSQL cannot store a NUL; control characters and lone surrogates do not belong in a name.
       ['name', { name: 'a\u0000b' }],
@@ -65,6 +76,16 @@ describe('bad input', () => {
     ])('%s: %j', async (field, overrides) => {
       const body = { ...eventBody(), ...overrides };
       await expect400(() => post('/events', body), field);
+    });
+
+    it.each([
+      ['2027-02-30T00:00:00Z', '달력에 없는 날짜나 시각'],
+      ['2027-01-15T24:00:00Z', '달력에 없는 날짜나 시각'],
+      ['2027-01-15T10:00:00+15:00', '달력에 없는 날짜나 시각'],
+      ['2027-01-15T10:00:00', '시간대(Z 또는 +09:00)를 포함한'],
+      ['2027-01-15', '시간대(Z 또는 +09:00)를 포함한'],
+    ])('endAt %s: says what is wrong with it', async (endAt, says) => {
+      await expect400(() => post('/events', { ...eventBody(), endAt }), `endAt은(는) ${says}`);
     });
 
     it('a body that is not an object', async () => {
@@ -167,14 +188,25 @@ describe('bad input', () => {
   });
 
   describe('PATCH /events/:eventKey', () => {
-    it.each([{}, { isActive: 'false' }, { isActive: 0 }, { isActive: false, name: 'x' }])(
-      '%j',
-      async (body) => {
-        await expect400(
-          () => request(t.url).patch(`/events/${eventKey}`).send(body),
-          Object.keys(body).find((k) => k !== 'isActive') ?? 'isActive',
-        );
-      },
-    );
+    it.each([
+      ['isActive', {}],
+      ['isActive', { isActive: 'false' }],
+      ['isActive', { isActive: 0 }],
+      ['eventKey은(는) 바꿀 수 없습니다', { isActive: false, eventKey: 'other' }],
+      ['extra', { name: 'x', extra: 1 }],
+      ['name', { name: '' }],
+      ['totalQuantity', { totalQuantity: 0 }],
+      ['dailyLimit', { dailyLimit: 1.5 }],
+      ['startAt', { startAt: '2026-03-01T00:00:00' }],
+      ['endAt', { endAt: '2027-02-30T00:00:00Z' }],
+      // Rules between the fields of one body, whatever the event's state.
+      [
+        'startAt은 endAt보다 이전이어야',
+        { startAt: '2026-05-01T00:00:00Z', endAt: '2026-04-01T00:00:00Z' },
+      ],
+      ['dailyLimit은(는) totalQuantity 이하여야', { totalQuantity: 5, dailyLimit: 6 }],
+    ])('%s: %j', async (mentions, body) => {
+      await expect400(() => request(t.url).patch(`/events/${eventKey}`).send(body), mentions);
+    });
   });
 });

@@ -11,6 +11,11 @@ export class BearerToken {
     this.expected = digest(token);
   }
 
+  /** Who presented it, for audit lines: the first 8 hex digits of its SHA-256, which reveal nothing usable. */
+  get fingerprint(): string {
+    return this.expected.toString('hex').slice(0, 8);
+  }
+
   /** Whether the Authorization header carries this token. */
   isIn(header: string | string[] | undefined): boolean {
     const token = typeof header === 'string' ? /^Bearer (.+)$/i.exec(header)?.[1] : undefined;

@@ -42,14 +42,15 @@ export class UserTokens implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     const settings = this.config.userTokens;
+    // At debug: the start-up summary says which (userTokens).
     if (!settings) {
-      this.logger.log(
+      this.logger.debug(
         'end-user tokens off: userId is trusted as sent (a gateway in front must set it)',
       );
       return;
     }
     const { issuer, audience, jwksUrl } = settings;
-    this.logger.log(
+    this.logger.debug(
       { verifiedWith: jwksUrl ? `JWKS ${jwksUrl}` : 'HS256 secret', issuer, audience },
       'end-user tokens on: the ticket routes need a Bearer JWT whose sub is the userId',
     );

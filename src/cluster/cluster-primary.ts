@@ -13,9 +13,14 @@ const MAX_RESTART_DELAY_MS = 30_000;
  * whole service; the primary serves nothing itself. It restarts a worker that dies (backoff doubling per
  * quick death, logged), forwards SIGTERM/SIGINT so every worker drains as a single process does
  * (readiness 503 first), and exits once all have — at the latest SHUTDOWN_GRACE_MS after the signal.
- * Resolves when the cluster has shut down, with the exit code for the process.
+ * Resolves when the cluster has shut down, with the exit code for the process. Its `starting workers` line is
+ * the start-up summary.
  */
-export function runClusterPrimary(config: AppConfig, log: Logger): Promise<number> {
+export function runClusterPrimary(
+  config: AppConfig,
+  log: Logger,
+  summary: Record<string, unknown>,
+): Promise<number> {
   const slots = new Map<Worker, { slot: number; startedAt: number }>();
   const quickDeaths = new Array<number>(config.workers).fill(0);
   const restarts = new Set<NodeJS.Timeout>();
@@ -30,9 +35,10 @@ export function runClusterPrimary(config: AppConfig, log: Logger): Promise<numbe
     slots.set(worker, { slot, startedAt: Date.now() });
   };
 
+  // The start-up summary, for the whole process tree (workers say nothing more at info).
   log.info(
     {
-      workers: config.workers,
+      ...summary,
       throttleBudgets: config.throttle.redisUrl
         ? 'shared through Redis'
         : `per worker: each counts 1/${config.workers} of every limit (set REDIS_URL to share them)`,

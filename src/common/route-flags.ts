@@ -1,5 +1,6 @@
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
+import type { RouteInput } from '../http/route-input';
 
 /** What the Fastify hooks (app.setup.ts) need to know of a route; set on the Nest handler. */
 export interface RouteFlags {
@@ -16,6 +17,8 @@ export interface RouteFlags {
   userToken?: 'body' | 'params';
   /** For orchestrators and monitoring (probes, scrapes): never throttled, its request line at debug. */
   operational?: boolean;
+  /** A Nest route's input, validated before the Idempotency-Key (http/route-input.ts). */
+  input?: RouteInput;
 }
 
 export const WithRouteFlags = (flags: RouteFlags) => RouteConfig(flags);

@@ -4,6 +4,11 @@ const KST_OFFSET_MS = 9 * 60 * 60 * 1000;
 const ZONED_TIMESTAMP =
   /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
 
+/** Whether `text` has the form of a timestamp with its zone, possible or not (`2026-02-30T00:00:00Z` has). */
+export function hasZonedTimestampForm(text: string): boolean {
+  return ZONED_TIMESTAMP.test(text);
+}
+
 /**
  * Parses a timestamp that carries its zone; undefined for anything else, including impossible calendar
  * values (`2026-02-30`, `24:00`) that `Date` would silently roll over.

@@ -1,7 +1,12 @@
 import Ajv, { ValidateFunction } from 'ajv';
 import * as Joi from 'joi';
 import { InvalidInputError } from './errors/domain-errors';
-import { isWireRepresentable, parseZonedTimestamp, truncateToSecond } from './time';
+import {
+  hasZonedTimestampForm,
+  isWireRepresentable,
+  parseZonedTimestamp,
+  truncateToSecond,
+} from './time';
 
 /**
  * Korean messages naming the offending field; `{#label}` is the field's path (e.g. `userId`). Joi's error
@@ -30,12 +35,22 @@ const KOREAN_MESSAGES: Joi.LanguageMessages = {
   'date.base': '{#label}은(는) 시간대(Z 또는 +09:00)를 포함한 ISO-8601 시각이어야 합니다.',
   'timestamp.zoned':
     '{#label}은(는) 시간대(Z 또는 +09:00)를 포함한 ISO-8601 시각이어야 합니다. 예: 2026-01-15T10:00:00Z',
+  'timestamp.impossible':
+    '{#label}은(는) 달력에 없는 날짜나 시각입니다. (월 1~12, 그 달에 있는 날, 시 0~23, 분·초 0~59, 시간대 ±14:00 이내)',
   'timestamp.range':
     '{#label}은(는) 0001-01-01T00:00:00Z부터 9999-12-31T23:59:59Z 사이의 시각이어야 합니다.',
   'text.plain':
     '{#label}에는 제어 문자(줄바꿈, 탭, NUL 등)나 짝이 없는 서로게이트를 쓸 수 없습니다.',
   'period.ordered': 'startAt은 endAt보다 이전이어야 합니다.',
+  'limit.withinTotal': 'dailyLimit은(는) totalQuantity 이하여야 합니다.',
+  'object.min':
+    '요청 본문에는 바꿀 항목(name, totalQuantity, dailyLimit, startAt, endAt, isActive)이 하나 이상 있어야 합니다.',
 };
+
+/** The message of a rule between fields (a schema's custom code), for a check made outside a schema. */
+export function ruleMessage(code: 'period.ordered' | 'limit.withinTotal'): string {
+  return KOREAN_MESSAGES[code] as string;
+}
 
 /** A positive integer id that survives a round trip through JSON and PostgreSQL bigint. */
 export const positiveId = () => Joi.number().strict().integer().min(1).max(Number.MAX_SAFE_INTEGER);
@@ -46,8 +61,14 @@ export const positiveId = () => Joi.number().strict().integer().min(1).max(Numbe
  */
 export const zonedTimestamp = () =>
   Joi.any().custom((value: unknown, helpers) => {
-    const date = typeof value === 'string' ? parseZonedTimestamp(value) : undefined;
-    if (!date) return helpers.error('timestamp.zoned');
+    if (typeof value !== 'string') return helpers.error('timestamp.zoned');
+    const date = parseZonedTimestamp(value);
+    // Written as a timestamp with its zone, but no such instant: say so, not that the zone is missing.
+    if (!date) {
+      return helpers.error(
+        hasZonedTimestampForm(value) ? 'timestamp.impossible' : 'timestamp.zoned',
+      );
+    }
     return isWireRepresentable(date) ? truncateToSecond(date) : helpers.error('timestamp.range');
   });
 
@@ -76,10 +97,17 @@ export function withKoreanMessages<T>(schema: Joi.Schema<T>): Joi.Schema<T> {
   });
 }
 
-/** Validates `value` against `schema` (from withKoreanMessages), or throws a 400 in the spec's shape. */
+/**
+ * Validates `value` against `schema` (from withKoreanMessages), or throws a 400 in the spec's shape naming
+ * the field (a custom rule between fields names its own, as `{ field }` in its context).
+ */
 export function validate<T>(schema: Joi.Schema<T>, value: unknown): T {
   const result = schema.validate(value);
-  if (result.error) throw new InvalidInputError(result.error.details[0].message);
+  if (result.error) {
+    const [detail] = result.error.details;
+    const field = (detail.context?.field as string | undefined) ?? detail.path.join('.');
+    throw new InvalidInputError(detail.message, field || 'body');
+  }
   return result.value;
 }
 
@@ -140,6 +168,8 @@ export function schemaValidationError(errors: SchemaError[], part: string): Inva
   const message = KOREAN_MESSAGES[code] as string;
   return new InvalidInputError(
     message.replace('{#label}', labelled).replace('{#limit}', String(error.params.limit)),
+    // The field named, or the part as a whole (`body`).
+    labelled !== label || path.length > 0 ? labelled : part,
   );
 }
 

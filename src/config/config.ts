@@ -177,7 +177,7 @@ const schema = Joi.object({
     .default((env: { DB_STATEMENT_TIMEOUT_MS: number }) => env.DB_STATEMENT_TIMEOUT_MS + 1_000),
   MIGRATE_ON_START: Joi.boolean().default(true),
 
-  ISSUE_TX_MAX_ATTEMPTS: Joi.number().integer().min(1).max(50).default(8),
+  ISSUE_TX_MAX_ATTEMPTS: Joi.number().integer().min(1).max(50).default(12),
   ISSUE_TX_RETRY_BASE_MS: Joi.number().integer().min(0).default(4),
   ISSUE_BATCH_MAX: Joi.number().integer().min(1).max(5_000).default(500),
   ISSUE_QUEUE_MAX: Joi.number().integer().min(1).default(20_000),
@@ -236,8 +236,14 @@ function inconsistency(env: Record<string, unknown>): string | undefined {
   ) {
     return 'USER_JWKS_URL must be https in production: keys fetched in clear text can be replaced';
   }
+  // A token someone set is never silently ignored: say how to have it required, or how to go without.
   if (env.ADMIN_AUTH === 'disabled' && env.ADMIN_TOKEN) {
-    return 'ADMIN_AUTH=disabled and ADMIN_TOKEN are both set: unset one of them';
+    return (
+      'ADMIN_AUTH=disabled and ADMIN_TOKEN are both set. To require the token, set ADMIN_AUTH=token ' +
+      'too (with docker compose: ADMIN_AUTH=token in .env beside ADMIN_TOKEN, or run the production ' +
+      'file: docker compose -f docker-compose.yml -f docker-compose.production.yml up -d); to leave ' +
+      'event administration open, unset ADMIN_TOKEN.'
+    );
   }
   if (env.NODE_ENV === 'production' && !env.ADMIN_TOKEN && env.ADMIN_AUTH !== 'disabled') {
     return (

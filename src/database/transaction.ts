@@ -48,7 +48,8 @@ async function retrying<T>(
       return { value: await attempt(), retries: run - 1 };
     } catch (error) {
       if (!isRetryableTransactionError(error)) throw error;
-      if (run >= policy.maxAttempts) throw new ServiceUnavailableError();
+      // The last failure goes with the 503 to its log line: an operator sees contention, not a mystery.
+      if (run >= policy.maxAttempts) throw new ServiceUnavailableError(1, error);
       policy.onRetry?.();
       const ceiling = policy.baseDelayMs * 2 ** Math.min(run - 1, 8);
       await sleep(Math.random() * ceiling);

@@ -6,7 +6,7 @@ import { kstDay, truncateToSecond } from '../common/time';
 import { KNEX } from '../database/database.module';
 import type { EventModel } from './event.model';
 import { toEventView } from './event.views';
-import { EventSwitches } from './event-switches';
+import { EventUpdates } from './event-updates';
 import { EventsRepository } from './events.repository';
 
 /**
@@ -28,15 +28,15 @@ export interface CachedAnswer {
 }
 
 interface Entry {
-  /** The event as last known; counters only grow, isActive is the newest known flag. */
+  /** The event as last known: counters only grow, the correctable fields (switch included) are the newest. */
   event: EventModel;
   /** The KST day `today` counts. */
   day: string;
   today: number;
   /** When the query that last read it was sent (performance.now()): it reflects every commit before. */
   syncedAt: number;
-  /** As of when isActive is known (a query's sending, or a PATCH here): an older read must not undo it. */
-  flagAt: number;
+  /** As of when the correctable fields are known (a query's sending, a PATCH here): an older read must not undo them. */
+  rowAt: number;
   readAt: number;
   rendered?: { open: boolean; answer: CachedAnswer };
 }
@@ -52,12 +52,14 @@ interface CandidateList {
  * The views of the events being read, per process, so GET /events/:eventKey and GET /events answer from
  * memory within VIEW_FRESHNESS_MS. What is known here applies at once: this process's committed batches
  * (their counts, exact at commit: batches of an event run one at a time across instances), and its PATCHes
- * and creations. What other instances do is learned by re-reading: while events are read, one query every
- * REREAD_AFTER_MS at most re-reads all of them (and the candidates of GET /events) in the background; a read
- * finding its view older than VIEW_FRESHNESS_MS waits for that query. Counters only grow, so a view merges
- * by the larger count; once sold out, remaining and today's count are final. The clock decides the rest at
- * each read: isActive is the flag AND inside the period at `now`, and after 00:00 KST yesterday's count is
- * never shown (a re-read for the new day is awaited; a sold-out event's new day is 0).
+ * (switches and corrections, with the row as committed) and creations. What other instances do is learned
+ * by re-reading: while events are read, one query every REREAD_AFTER_MS at most re-reads all of them (and
+ * the candidates of GET /events) in the background; a read finding its view older than VIEW_FRESHNESS_MS
+ * waits for that query. Counters only grow, so a view merges by the larger count; once sold out, remaining
+ * and today's count are final (a correction never raises a sold-out total). The correctable fields are
+ * taken from the newest read. The clock decides the rest at each read: isActive is the flag AND inside the
+ * period at `now`, and after 00:00 KST yesterday's count is never shown (a re-read for the new day is
+ * awaited; a sold-out event's new day is 0).
  */
 @Injectable()
 export class EventViewsCache {
@@ -71,15 +73,14 @@ export class EventViewsCache {
     @Inject(KNEX) private readonly knex: Knex,
     private readonly clock: Clock,
     private readonly events: EventsRepository,
-    switches: EventSwitches,
+    updates: EventUpdates,
   ) {
     // A PATCH here applies at once: a re-read sent before it cannot undo it.
-    switches.onSwitched((eventKey, isActive) => {
-      const entry = this.entries.get(eventKey);
+    updates.onUpdated((event) => {
+      const entry = this.entries.get(event.eventKey);
       if (entry) {
-        entry.event.isActive = isActive;
-        entry.flagAt = performance.now();
-        entry.rendered = undefined;
+        if (entry.event.takeCorrectionsFrom(event)) entry.rendered = undefined;
+        entry.rowAt = performance.now();
       }
       this.noteListChanged();
     });
@@ -223,24 +224,21 @@ export class EventViewsCache {
         day,
         today,
         syncedAt: sentAt,
-        flagAt: sentAt,
+        rowAt: sentAt,
         readAt: performance.now(),
       };
       this.entries.set(event.eventKey, created);
       return created;
     }
     mergeCounts(entry, event.issuedCount, day, today);
-    if (sentAt > entry.flagAt && entry.event.isActive !== event.isActive) {
-      entry.event.isActive = event.isActive;
-      entry.rendered = undefined;
-    }
-    entry.flagAt = Math.max(entry.flagAt, sentAt);
+    if (sentAt > entry.rowAt && entry.event.takeCorrectionsFrom(event)) entry.rendered = undefined;
+    entry.rowAt = Math.max(entry.rowAt, sentAt);
     entry.syncedAt = Math.max(entry.syncedAt, sentAt);
     return entry;
   }
 
   /**
-   * The view's bytes and ETag at `now`, rendered once per change of its counts, flag or openness (its
+   * The view's bytes and ETag at `now`, rendered once per change of its counts, fields or openness (its
    * count is of now's KST day: isStale said so just before).
    */
   private render(entry: Entry, now: Date): CachedAnswer {

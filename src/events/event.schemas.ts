@@ -1,7 +1,9 @@
 import * as Joi from 'joi';
 import { plainText, zonedTimestamp } from '../common/validation';
+import type { CorrectableFields } from './event.model';
 
 export const EVENT_KEY = /^[A-Za-z0-9_-]{1,100}$/;
+export const EVENT_KEY_MAX_LENGTH = 100;
 
 export interface CreateEventInput {
   eventKey: string;
@@ -12,16 +14,33 @@ export interface CreateEventInput {
   endAt: Date;
 }
 
-export interface SetEventActiveInput {
-  isActive: boolean;
-}
+/** A PATCH: any of the correctable fields, at least one. */
+export type CorrectEventInput = Partial<CorrectableFields>;
 
 const quantity = () => Joi.number().strict().integer().min(1).max(2_147_483_647);
 
-export const eventKeySchema = Joi.string().pattern(EVENT_KEY).required().label('eventKey');
+/** A key as the routes take it: its length first, so an over-long key is told so (any pipeline). */
+const eventKey = () => Joi.string().strict().min(1).max(EVENT_KEY_MAX_LENGTH).pattern(EVENT_KEY);
+
+export const eventKeyParamsSchema = Joi.object({ eventKey: eventKey().required() });
+
+/**
+ * Rules between the fields of one body, whatever the event's state (so before the Idempotency-Key is
+ * looked at): the period ordered, a daily cap the total can reach. The error names its field.
+ */
+function betweenFields<T extends Partial<CorrectableFields>>(input: T, helpers: Joi.CustomHelpers) {
+  const { startAt, endAt, totalQuantity, dailyLimit } = input;
+  if (startAt && endAt && startAt.getTime() >= endAt.getTime()) {
+    return helpers.error('period.ordered', { field: 'startAt' });
+  }
+  if (typeof dailyLimit === 'number' && totalQuantity !== undefined && dailyLimit > totalQuantity) {
+    return helpers.error('limit.withinTotal', { field: 'dailyLimit' });
+  }
+  return input;
+}
 
 export const createEventSchema = Joi.object<CreateEventInput>({
-  eventKey: Joi.string().strict().min(1).max(100).pattern(EVENT_KEY).required(),
+  eventKey: eventKey().required(),
   name: plainText().min(1).max(200).required(),
   totalQuantity: quantity().required(),
   dailyLimit: quantity().allow(null).default(null),
@@ -30,12 +49,21 @@ export const createEventSchema = Joi.object<CreateEventInput>({
 })
   .required()
   .label('요청 본문')
-  .custom((input: CreateEventInput, helpers) =>
-    input.startAt.getTime() < input.endAt.getTime() ? input : helpers.error('period.ordered'),
-  );
+  .custom(betweenFields);
 
-export const setEventActiveSchema = Joi.object<SetEventActiveInput>({
-  isActive: Joi.boolean().strict().required(),
+export const correctEventSchema = Joi.object<CorrectEventInput & { eventKey?: never }>({
+  name: plainText().min(1).max(200),
+  totalQuantity: quantity(),
+  dailyLimit: quantity().allow(null),
+  startAt: zonedTimestamp(),
+  endAt: zonedTimestamp(),
+  isActive: Joi.boolean().strict(),
+  // The key is the event's identity (its URLs, its tickets, every stored answer): never corrected.
+  eventKey: Joi.any().forbidden().messages({
+    'any.unknown': 'eventKey은(는) 바꿀 수 없습니다. 다른 키가 필요하면 새 이벤트를 만들어주세요.',
+  }),
 })
+  .min(1)
   .required()
-  .label('요청 본문');
+  .label('요청 본문')
+  .custom(betweenFields);

@@ -1,18 +1,27 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Patch, Post, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { JoiPipe } from '../common/joi.pipe';
-import { ADMIN_ONLY, ApiOperationDoc, BAD_INPUT, UNKNOWN_EVENT } from '../openapi/api-docs';
+import { ValidInput, routeInput } from '../http/route-input';
+import {
+  ADMIN_ONLY,
+  ApiOperationDoc,
+  BAD_EVENT_INPUT,
+  BAD_INPUT,
+  CORRECTION_REFUSED,
+  EVENT_KEY_TOO_LONG,
+  UNKNOWN_EVENT,
+} from '../openapi/api-docs';
 import * as schemas from '../openapi/schemas';
 import { WithRouteFlags } from '../common/route-flags';
 import type { IdempotencyClaim } from '../idempotency/idempotency-claim';
 import { IdempotencyClaimOf } from '../idempotency/idempotency-hooks';
+import { AuditedBy, AuditedRequest } from './event-audit';
 import {
+  CorrectEventInput,
   CreateEventInput,
-  SetEventActiveInput,
+  correctEventSchema,
   createEventSchema,
-  eventKeySchema,
-  setEventActiveSchema,
+  eventKeyParamsSchema,
 } from './event.schemas';
 import { CreatedEventView, EventView } from './event.views';
 import { EventsService } from './events.service';
@@ -40,7 +49,7 @@ export class EventsController {
 
   @Post()
   @HttpCode(201)
-  @WithRouteFlags({ admin: true })
+  @WithRouteFlags({ admin: true, input: routeInput({ body: createEventSchema }) })
   @ApiBearerAuth('adminBearer')
   @ApiOperationDoc({
     summary: 'Create an event',
@@ -48,7 +57,7 @@ export class EventsController {
     idempotent: true,
     outcomes: {
       201: { description: 'Created', schema: schemas.createdEvent },
-      400: BAD_INPUT,
+      400: BAD_EVENT_INPUT,
       401: ADMIN_ONLY,
       409: {
         description: 'eventKey taken',
@@ -57,10 +66,11 @@ export class EventsController {
     },
   })
   createEvent(
-    @Body(new JoiPipe(createEventSchema)) input: CreateEventInput,
+    @ValidInput('body') input: CreateEventInput,
     @IdempotencyClaimOf() claim: IdempotencyClaim | undefined,
+    @AuditedBy() by: AuditedRequest,
   ): Promise<CreatedEventView> {
-    return this.events.createEvent(input, claim);
+    return this.events.createEvent(input, claim, by);
   }
 
   /** The events running now: inside their period and switched on. */
@@ -81,18 +91,20 @@ export class EventsController {
   }
 
   @Get(':eventKey')
+  @WithRouteFlags({ input: routeInput({ params: eventKeyParamsSchema }) })
   @ApiOperationDoc({
     summary: 'One event, with remainingQuantity and todayIssuedCount (KST day)',
+    params: { eventKey: schemas.eventKey },
     outcomes: {
       200: { description: 'The event', schema: schemas.event },
-      400: BAD_INPUT,
+      400: { ...BAD_INPUT, examples: { ...BAD_INPUT.examples, ...EVENT_KEY_TOO_LONG } },
       404: UNKNOWN_EVENT,
     },
   })
   @IF_NONE_MATCH
   @NOT_MODIFIED
   async getEvent(
-    @Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string,
+    @ValidInput('params') { eventKey }: { eventKey: string },
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<string | undefined> {
@@ -101,25 +113,33 @@ export class EventsController {
     return sendCacheable(request, reply, await this.events.getEvent(eventKey));
   }
 
-  /** Switches issuing off or on. */
+  /** Corrects the event (name, quantities, period) or switches issuing off or on. */
   @Patch(':eventKey')
-  @WithRouteFlags({ admin: true })
+  @WithRouteFlags({
+    admin: true,
+    input: routeInput({ params: eventKeyParamsSchema, body: correctEventSchema }),
+  })
   @ApiBearerAuth('adminBearer')
   @ApiOperationDoc({
-    summary: 'Switch issuing off or on',
-    body: schemas.setEventActiveBody,
+    summary: 'Correct an event or switch issuing off or on',
+    description: schemas.CORRECTION_RULES,
+    params: { eventKey: schemas.eventKey },
+    body: schemas.correctEventBody,
     idempotent: true,
     outcomes: {
-      200: { description: 'The event', schema: schemas.event },
-      400: BAD_INPUT,
+      200: { description: 'The event as corrected', schema: schemas.event },
+      400: BAD_EVENT_INPUT,
       401: ADMIN_ONLY,
       404: UNKNOWN_EVENT,
+      409: CORRECTION_REFUSED,
     },
   })
-  setEventActive(
-    @Param('eventKey', new JoiPipe(eventKeySchema)) eventKey: string,
-    @Body(new JoiPipe(setEventActiveSchema)) { isActive }: SetEventActiveInput,
+  correctEvent(
+    @ValidInput('params') { eventKey }: { eventKey: string },
+    @ValidInput('body') input: CorrectEventInput,
+    @IdempotencyClaimOf() claim: IdempotencyClaim | undefined,
+    @AuditedBy() by: AuditedRequest,
   ): Promise<EventView> {
-    return this.events.setEventActive(eventKey, isActive);
+    return this.events.correctEvent(eventKey, input, claim, by);
   }
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
-import { EventSwitches } from './event-switches';
+import { EventAudit } from './event-audit';
+import { EventUpdates } from './event-updates';
 import { EventViewsCache } from './event-views.cache';
 import { EventsController } from './events.controller';
 import { EventsRepository } from './events.repository';
@@ -9,7 +10,7 @@ import { EventsService } from './events.service';
 @Module({
   imports: [IdempotencyModule],
   controllers: [EventsController],
-  providers: [EventsService, EventsRepository, EventSwitches, EventViewsCache],
-  exports: [EventsRepository, EventSwitches, EventViewsCache],
+  providers: [EventsService, EventsRepository, EventUpdates, EventViewsCache, EventAudit],
+  exports: [EventsRepository, EventUpdates, EventViewsCache],
 })
 export class EventsModule {}

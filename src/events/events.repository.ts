@@ -4,6 +4,7 @@ import { EventKeyTakenError } from '../common/errors/domain-errors';
 import { truncateToSecond } from '../common/time';
 import { isUniqueViolation } from '../database/pg-errors';
 import { EventModel } from './event.model';
+import type { EventChanges } from './event-rules';
 import type { CreateEventInput } from './event.schemas';
 
 /** Data access for events and their per-KST-day counts. Every method works on the connection or transaction it is given. */
@@ -37,12 +38,26 @@ export class EventsRepository {
     return newest ? query.limit(newest.limit) : query;
   }
 
-  async setActive(db: Knex, eventKey: string, isActive: boolean): Promise<EventModel | undefined> {
-    const [event] = await EventModel.query(db)
-      .patch({ isActive })
-      .where({ eventKey })
-      .returning('*');
+  /** Writes a correction (or a switch); the row as committed. */
+  async update(db: Knex, id: number, changes: EventChanges): Promise<EventModel> {
+    const [event] = await EventModel.query(db).patch(changes).where({ id }).returning('*');
     return event;
+  }
+
+  /**
+   * A corrected daily cap, from `day` (KST) on: each day's row keeps its cap so the database itself refuses a
+   * day over it, and the days before keep the cap they had.
+   */
+  async setDailyCapFrom(
+    db: Knex,
+    eventId: number,
+    day: string,
+    dailyLimit: number | null,
+  ): Promise<void> {
+    await db('eventDailyCounts')
+      .update({ dailyLimit })
+      .where('eventId', eventId)
+      .where('kstDay', '>=', day);
   }
 
   /**

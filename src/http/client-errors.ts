@@ -1,7 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import { REASON } from '../common/errors/domain-errors';
 import { toErrorResponse } from '../common/errors/error-response';
-import { logForRequest } from '../logging/request-log';
+import { addRequestLogFields, logForRequest } from '../logging/request-log';
+import { stampAnswer, stampLines } from './security-headers';
 
 /** Sockets already answered 408 here, so the request's later "aborted" error is not logged twice. */
 const timedOut = new WeakSet<Socket>();
@@ -9,8 +13,9 @@ const timedOut = new WeakSet<Socket>();
 /**
  * Errors Node's HTTP parser reports before a request reaches Fastify (Fastify's `clientErrorHandler`):
  * a request that did not arrive within HTTP_REQUEST_TIMEOUT_MS / HTTP_HEADERS_TIMEOUT_MS (408), headers
- * too large (431), bytes that are not HTTP (400). Answered in the spec's error shape, then the connection
- * is closed; a timeout is logged once, at info (it is the client's network, not our fault).
+ * too large (431), bytes that are not HTTP (400). Answered in the spec's error shape with the headers of
+ * every answer (a request id made here: the request's own was never read), then the connection is closed;
+ * a timeout is logged once, at info (it is the client's network, not our fault), with that id.
  */
 export function clientErrorHandler(
   log: FastifyBaseLogger,
@@ -30,18 +35,22 @@ export function clientErrorHandler(
         : error.code === 'HPE_HEADER_OVERFLOW'
           ? 431
           : 400;
+    const refusal = toErrorResponse({ statusCode: status });
+    const requestId = randomUUID();
+    const fields = { requestId, remoteAddress: socket.remoteAddress, statusCode: status };
     if (status === 408) {
       timedOut.add(socket);
-      log.info({ remoteAddress: socket.remoteAddress, statusCode: 408 }, 'request timed out');
+      log.info({ ...fields, reason: refusal.reason }, 'request timed out');
     } else {
-      log.debug({ code: error.code, remoteAddress: socket.remoteAddress }, 'malformed HTTP');
+      const reason = status === 400 ? REASON.malformedHttp : refusal.reason;
+      log.debug({ ...fields, reason, code: error.code }, 'malformed HTTP');
     }
     if (socket.writable) {
-      const body = JSON.stringify(toErrorResponse({ statusCode: status }).body);
+      const body = JSON.stringify(refusal.body);
       socket.write(
-        `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${stampLines(requestId)}` +
           `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-          `Connection: close\r\n\r\n${body}`,
+          `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
       );
     }
     socket.destroy();
@@ -49,15 +58,18 @@ export function clientErrorHandler(
 }
 
 /**
- * Fastify's own refusals before routing (a path that is not valid percent-encoding, a parameter over
- * its length limit): the spec's error shape instead of Fastify's.
+ * Fastify's own refusals before routing (a path that is not valid percent-encoding): the spec's error shape
+ * instead of Fastify's. (A path parameter is never too long for Fastify: see http-server.ts.)
  */
 export function frameworkErrorHandler(
   error: Error & { statusCode?: number },
   request: FastifyRequest,
   reply: FastifyReply,
 ): void {
-  const { status, body, headers } = toErrorResponse(error);
+  const { status, body, headers, reason } = toErrorResponse(error);
+  // No hook runs for these either: they leave through the same edge by hand.
+  stampAnswer(reply, request.id);
+  addRequestLogFields(request, { reason });
   void reply.status(status).headers(headers).type('application/json; charset=utf-8').send(body);
   // Fastify runs no onResponse hook for these: their log line and metrics are written here.
   (request.server as Partial<RequestCompletion>).requestCompleted?.(request, reply);

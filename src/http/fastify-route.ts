@@ -37,12 +37,9 @@ export function registerFastifyRoute<Params, Body>(
     config: route.flags,
     validatorCompiler: ({ schema }) => compileRequestSchema(schema),
     schemaErrorFormatter: schemaValidationError,
-    // Refused in the handler, after the hooks — the throttles, the token and the Idempotency-Key layer see
-    // bad input as they see any request, as they did when Nest's pipes validated it.
+    // Refused by the pipeline's validation step (http/route-input.ts), after the throttles and the token
+    // and before the Idempotency-Key, as every route's input is.
     attachValidation: true,
-    handler: async (request, reply) => {
-      if (request.validationError) throw request.validationError;
-      return route.handle(request, reply);
-    },
+    handler: (request, reply) => route.handle(request, reply),
   });
 }

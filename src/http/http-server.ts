@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { maxHeaderSize, type Server } from 'node:http';
 import type { FastifyBaseLogger, FastifyHttpOptions } from 'fastify';
 import type { AppConfig } from '../config/config';
 import { clientErrorHandler, frameworkErrorHandler } from './client-errors';
@@ -23,6 +23,9 @@ export function httpServerOptions(
   const { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs } = config.http;
   return {
     bodyLimit: config.bodyLimitBytes,
+    // No parameter is too long for the router (its 414): Node refuses a longer request line first (431),
+    // so an over-long eventKey or userId reaches validation and is the field's 400.
+    routerOptions: { maxParamLength: maxHeaderSize },
     trustProxy: config.trustProxy,
     requestTimeout: requestTimeoutMs,
     keepAliveTimeout: keepAliveTimeoutMs,
@@ -83,5 +86,6 @@ export function limitConnections(server: Server, config: AppConfig, log: Fastify
       window = undefined;
     }, DROP_LOG_INTERVAL_MS).unref();
   });
-  log.info({ maxConnections, descriptorLimit: descriptorLimit() }, 'connection limit');
+  // (The start-up summary says it.)
+  log.debug({ maxConnections, descriptorLimit: descriptorLimit() }, 'connection limit');
 }

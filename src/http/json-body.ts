@@ -17,12 +17,14 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
 }
 
 /**
- * Fastify's JSON parser (with its prototype-poisoning protection), refusing bodies nested deeper than
+ * The only body this API takes is JSON: every other content type (form-encoded, text/plain, XML, multipart,
+ * none at all with a body) is a 415 from Fastify, one message (error-response.ts), on every route. The JSON
+ * parser is Fastify's (with its prototype-poisoning protection), refusing bodies nested deeper than
  * MAX_BODY_DEPTH with a 400 before anything (validation, the Idempotency-Key fingerprint) walks them.
  */
-export function useDepthLimitedJsonParser(fastify: FastifyInstance): void {
+export function useJsonBodiesOnly(fastify: FastifyInstance): void {
   const parse = fastify.getDefaultJsonParser('error', 'error');
-  fastify.removeContentTypeParser('application/json');
+  fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) =>
     parse(request, text as string, (error, body) => {
       if (error) return done(error, undefined);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import helmet, { HelmetOptions } from 'helmet';
 
 /**
@@ -26,15 +27,12 @@ const PAGE_OPTIONS: HelmetOptions = {
 };
 
 /**
- * The security headers, computed once: API_HEADERS on every answer, and helmet's full set for a document
- * (an HTML page) on top of them. Setting helmet's dozen document headers on every JSON answer too cost
+ * helmet's full set for a document (an HTML page), computed once, set on top of API_HEADERS (stampAnswer)
+ * when the answer is one. Setting helmet's dozen document headers on every JSON answer too cost
  * ≈ 7 % of a sold-out answer's CPU; building them per response (parsing the CSP each time) once cost a
  * twentieth of a surge. helmet writes its set onto this stand-in response once.
  */
-export function securityHeaders(): {
-  api: Readonly<Record<string, string>>;
-  page: Readonly<Record<string, string>>;
-} {
+export function pageHeaders(): Readonly<Record<string, string>> {
   const page: Record<string, string> = {};
   const collector = {
     setHeader: (name: string, value: unknown) => (page[name.toLowerCase()] = String(value)),
@@ -45,7 +43,23 @@ export function securityHeaders(): {
     collector as unknown as ServerResponse,
     () => undefined,
   );
-  return { api: API_HEADERS, page: Object.freeze(page) };
+  return Object.freeze(page);
+}
+
+/**
+ * The edge every answer leaves through: the API's security headers and the request id. Fastify's onSend
+ * hook (app.setup.ts) stamps every reply, CORS preflights and 404s included; Fastify's own refusals before
+ * routing and Node's (http/client-errors.ts), which no hook sees, stamp theirs with this too.
+ */
+export function stampAnswer(reply: FastifyReply, requestId: string): void {
+  void reply.headers(API_HEADERS).header('x-request-id', requestId);
+}
+
+/** The same headers as raw HTTP/1.1 header lines, for an answer written to the socket itself. */
+export function stampLines(requestId: string): string {
+  let lines = '';
+  for (const [name, value] of Object.entries(API_HEADERS)) lines += `${name}: ${value}\r\n`;
+  return `${lines}x-request-id: ${requestId}\r\n`;
 }
 
 /** Whether an answer is a document a browser renders (Swagger UI's page), by its content type. */

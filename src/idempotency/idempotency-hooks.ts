@@ -131,7 +131,7 @@ export class IdempotencyHooks {
           error instanceof DomainError ? error : new ServiceUnavailableError(),
         );
         void reply.status(refusal.status).headers(refusal.headers);
-        addRequestLogFields(request, { err: error });
+        addRequestLogFields(request, { reason: refusal.reason, err: error });
         return JSON.stringify(refusal.body);
       }
     }

@@ -22,6 +22,8 @@ export function rootLogger(config: AppConfig): Logger {
     const options = {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["idempotency-key"]'],
+      // ISO-8601 UTC with milliseconds, `"time":"2026-12-01T15:00:00.123Z"`: read by people and shippers alike.
+      timestamp: pino.stdTimeFunctions.isoTime,
     };
     logger =
       config.nodeEnv === 'development'
@@ -30,4 +32,14 @@ export function rootLogger(config: AppConfig): Logger {
     loggers.set(settings, logger);
   }
   return logger;
+}
+
+/**
+ * The logger Fastify's instance writes with: the root one at warn at least. Its only info line is the
+ * "Server listening at …" of each address, which the start-up summary replaces (main.ts); requests log
+ * through the root logger itself (app.setup.ts).
+ */
+export function frameworkLogger(root: Logger): Logger {
+  const level = Math.max(root.levelVal, pino.levels.values.warn);
+  return root.child({}, { level: pino.levels.labels[level] });
 }

@@ -3,7 +3,7 @@ import {
   UnsupportedMediaTypeException,
   applyDecorators,
 } from '@nestjs/common';
-import { ApiBody, ApiHeader, ApiOperation, ApiResponse } from '@nestjs/swagger';
+import { ApiBody, ApiHeader, ApiOperation, ApiParam, ApiResponse } from '@nestjs/swagger';
 import type {
   OperationObject,
   ParameterObject,
@@ -25,6 +25,8 @@ import {
   UserTokenMissingError,
 } from '../common/errors/domain-errors';
 import { toErrorResponse } from '../common/errors/error-response';
+import { ruleMessage } from '../common/validation';
+import { CORRECTION_REFUSALS, PERIOD_OVER } from '../events/event-rules';
 import type { FastifyRoute } from '../http/fastify-route';
 import * as schemas from './schemas';
 
@@ -118,9 +120,13 @@ function merge(outcomes: Outcomes, more: Outcomes): Outcomes {
 
 const capitalized = (text: string) => text[0].toUpperCase() + text.slice(1);
 
-/** One operation of the spec: summary, body, headers and every outcome with its exact messages. */
+/** One operation of the spec: summary, path parameters, body, headers and every outcome with its exact messages. */
 export interface OperationDoc {
   summary: string;
+  /** Rules worth more than a summary line (Markdown). */
+  description?: string;
+  /** The path's parameters, by name. */
+  params?: Record<string, SchemaObject>;
   body?: SchemaObject;
   idempotent?: boolean;
   outcomes: Outcomes;
@@ -130,7 +136,7 @@ export interface OperationDoc {
  * The operation of a route Fastify serves itself: its body is the route's schema; its tag and bearer scheme
  * are not decorators.
  */
-export interface RouteDoc extends Omit<OperationDoc, 'body'> {
+export interface RouteDoc extends Omit<OperationDoc, 'body' | 'params'> {
   operationId: string;
   tag: string;
   bearer?: string;
@@ -175,7 +181,10 @@ function responsesOf(doc: OperationDoc): Array<[number, ResponseObject]> {
 /** The operation as decorators of a Nest controller's method. */
 export function ApiOperationDoc(doc: OperationDoc) {
   return applyDecorators(
-    ApiOperation({ summary: doc.summary }),
+    ApiOperation({ summary: doc.summary, description: doc.description }),
+    ...Object.entries(doc.params ?? {}).map(([name, schema]) =>
+      ApiParam({ name, required: true, schema }),
+    ),
     ...headersOf(doc).map((header) => ApiHeader(header)),
     ...(doc.body ? [ApiBody({ schema: doc.body })] : []),
     ...responsesOf(doc).map(([status, response]) => ApiResponse({ status, ...response })),
@@ -223,6 +232,31 @@ export function operationOf(route: FastifyRoute): {
 export const BAD_INPUT: Outcome = {
   description: 'Malformed body, id, key or date (names the field)',
   examples: { badField: 'userId은(는) 1 이상이어야 합니다.' },
+};
+/** An over-long key is the field's 400 like any malformed key (never a 414). */
+export const EVENT_KEY_TOO_LONG = { eventKeyTooLong: 'eventKey은(는) 100자 이하여야 합니다.' };
+/** The 400s of an event's fields: BAD_INPUT's, and the rules a creation and a correction check. */
+export const BAD_EVENT_INPUT: Outcome = {
+  ...BAD_INPUT,
+  examples: {
+    ...BAD_INPUT.examples,
+    ...EVENT_KEY_TOO_LONG,
+    periodOrdered: ruleMessage('period.ordered'),
+    periodOver: PERIOD_OVER,
+    dailyLimitAboveTotal: ruleMessage('limit.withinTotal'),
+  },
+};
+/** A correction that would make an answer already given untrue (events/event-rules.ts). */
+export const CORRECTION_REFUSED: Outcome = {
+  description: 'A correction the event can no longer take (names the field and the rule)',
+  examples: {
+    belowIssued: CORRECTION_REFUSALS.belowIssued(120),
+    soldOutIsFinal: CORRECTION_REFUSALS.soldOutIsFinal,
+    belowToday: CORRECTION_REFUSALS.belowToday(50),
+    capReachedToday: CORRECTION_REFUSALS.capReachedToday,
+    startFixed: CORRECTION_REFUSALS.startFixed,
+    endFixed: CORRECTION_REFUSALS.endFixed,
+  },
 };
 export const UNKNOWN_EVENT: Outcome = {
   description: 'Unknown eventKey',

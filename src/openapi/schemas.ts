@@ -1,5 +1,5 @@
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { EVENT_KEY } from '../events/event.schemas';
+import { EVENT_KEY, EVENT_KEY_MAX_LENGTH } from '../events/event.schemas';
 
 /**
  * JSON Schemas of the wire format, for the OpenAPI document (and, through it, the contract tests); the
@@ -20,10 +20,19 @@ const zonedTimestampIn: SchemaObject = {
 };
 export const eventKey: SchemaObject = {
   type: 'string',
+  // The length before the pattern: an over-long key is told its length (the first error reported).
+  minLength: 1,
+  maxLength: EVENT_KEY_MAX_LENGTH,
   pattern: EVENT_KEY.source,
   example: 'launch',
 };
 export const positiveInt: SchemaObject = { type: 'integer', minimum: 1 };
+/** A userId in a path: what JSON and PostgreSQL bigint both keep exactly. */
+export const userIdParam: SchemaObject = {
+  ...positiveInt,
+  maximum: Number.MAX_SAFE_INTEGER,
+  example: 42,
+};
 
 export const createEventBody: SchemaObject = {
   type: 'object',
@@ -49,12 +58,45 @@ export const createEventBody: SchemaObject = {
   },
 };
 
-export const setEventActiveBody: SchemaObject = {
+export const correctEventBody: SchemaObject = {
   type: 'object',
   additionalProperties: false,
-  required: ['isActive'],
-  properties: { isActive: { type: 'boolean', example: false } },
+  minProperties: 1,
+  description:
+    'Any of the fields, at least one; never eventKey. A field sent with its current value changes nothing.',
+  properties: {
+    name: createEventBody.properties!.name,
+    totalQuantity: createEventBody.properties!.totalQuantity,
+    dailyLimit: createEventBody.properties!.dailyLimit,
+    startAt: { ...zonedTimestampIn, description: 'before endAt; only before the event opens' },
+    endAt: {
+      ...zonedTimestampIn,
+      description: 'after startAt and after now; only until the event has ended',
+      example: '2099-12-31T23:59:59+09:00',
+    },
+    isActive: { type: 'boolean', description: 'the switch: false stops issuing', example: false },
+  },
 };
+
+/** What a correction may change, and when (the operation's description; README "choices" says why). */
+export const CORRECTION_RULES = [
+  'Corrects a mistyped event, or switches issuing off or on. Decided in one transaction that runs between',
+  "two issuance batches of the event, against the committed counts; every instance's reads and final",
+  'refusals follow within a second.',
+  '',
+  '- **Before the event opens** (now < startAt, no ticket issued): any field, with the checks of a creation',
+  '  (startAt < endAt, endAt after now, dailyLimit ≤ totalQuantity).',
+  '- **Once it is open**, only what keeps every answer already given true:',
+  '  - `name`, `isActive`: always;',
+  '  - `totalQuantity`: never below the tickets issued; raised only while not sold out (sold out is final);',
+  "  - `dailyLimit`: never below today's (KST) count; raised or removed (`null`) only while today's cap is",
+  '    not reached (the cap answered today holds until 00:00 KST);',
+  '  - `startAt`: fixed; `endAt`: movable while the event has not ended, never to now or before; fixed once',
+  '    it has ended.',
+  '',
+  'A mistake whatever the state (startAt ≥ endAt, dailyLimit > totalQuantity, endAt not after now) is a 400;',
+  "a change the event's state refuses is a 409; both name the field. `eventKey` never changes (400).",
+].join('\n');
 
 /** The fields every event answer shares. */
 const eventFields: Record<string, SchemaObject> = {

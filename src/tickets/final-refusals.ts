@@ -5,40 +5,41 @@ import type { AppConfig } from '../config/config';
 import { kstDay } from '../common/time';
 import { KNEX } from '../database/database.module';
 import { EventModel } from '../events/event.model';
-import { EventSwitches } from '../events/event-switches';
+import { EventUpdates } from '../events/event-updates';
 import { EventsRepository } from '../events/events.repository';
 import { decideIssuance, HeldTicket, IssuanceDecision } from './issuance-policy';
 import { TicketsRepository } from './tickets.repository';
 
-/** isActive, the one thing of a settled event that can still change, is re-read when older than this. */
-const ACTIVE_REREAD_MS = 500;
-/** Local switches older than this cannot make a holders load stale any more (it takes far less). */
-const SWITCHES_REMEMBERED_MS = 60_000;
+/** A settled event's row (what a PATCH can still change: its switch, its corrections) is re-read when older than this. */
+const ROW_REREAD_MS = 500;
+/** Local PATCHes older than this cannot make a holders load stale any more (it takes far less). */
+const UPDATES_REMEMBERED_MS = 60_000;
 
 /** An event whose refusal of everyone without a ticket is final, kept in memory with its holders. */
 interface SettledEvent {
-  /** This process's copy; only isActive changes. */
+  /** This process's copy; only its correctable fields change (a PATCH here, or a re-read). */
   event: EventModel;
   /** Undefined: sold out for good. Otherwise today's cap is reached: the KST day that holds for. */
   cappedDay: string | undefined;
   holders: ReadonlyMap<number, HeldTicket>;
-  /** When isActive was last read from the database (performance.now()). */
-  activeReadAt: number;
+  /** When the row was last read from the database, or updated by a PATCH here (performance.now()). */
+  rowReadAt: number;
   rereading?: Promise<void>;
 }
 
 /**
- * The sold-out majority of a drop, answered from memory. "Sold out" is final — totalQuantity cannot change
- * and tickets are never taken back — and "today's cap reached" is final until the next 00:00 KST; the
- * period and the cap never change either. Once a batch has seen one of those (issuance.service), this
- * process loads the event's holders once and decides every later request for it with the same rules the
- * batches use (issuance-policy.ts), in the same order: switched off → outside the period → sold out →
- * today's cap, a holder always getting their ticket. The period is checked against the clock; isActive is
- * honoured within a second: a PATCH on this process applies at once (EventSwitches), other processes'
- * PATCHes are seen by re-reading the flag when it is older than ACTIVE_REREAD_MS (one query per event
- * every half second at most, whatever the traffic). A holder's ticket needs no flag: it is answered even
- * while the database is away. At most SETTLED_EVENT_MAX_HOLDERS holders are kept, over all events: the
- * events settled longest ago make room.
+ * The sold-out majority of a drop, answered from memory. "Sold out" is final — tickets are never taken back,
+ * and a correction never raises the total of a sold-out event — and "today's cap reached" is final until the
+ * next 00:00 KST (a correction never raises or removes a cap reached today; events/event-rules.ts). Once a
+ * batch has seen one of those (issuance.service), this process loads the event's holders once and decides
+ * every later request for it with the same rules the batches use (issuance-policy.ts), in the same order:
+ * switched off → outside the period → sold out → today's cap, a holder always getting their ticket. The
+ * period is checked against the clock. What a PATCH can still change — the switch, the period's end, the
+ * total (down to the count), the name — is honoured within a second: a PATCH on this process applies at once
+ * (EventUpdates), other processes' PATCHes are seen by re-reading the row when it is older than
+ * ROW_REREAD_MS (one query per event every half second at most, whatever the traffic). A holder's ticket
+ * needs no row: it is answered even while the database is away. At most SETTLED_EVENT_MAX_HOLDERS holders
+ * are kept, over all events: the events settled longest ago make room.
  */
 @Injectable()
 export class FinalRefusals {
@@ -47,26 +48,26 @@ export class FinalRefusals {
   private readonly loading = new Set<string>();
   /** Holders kept, over all settled events. */
   private holdersKept = 0;
-  /** When each event was last switched on this process: a flag read before that is stale. */
-  private readonly switchedAt = new Map<string, number>();
+  /** When each event was last switched or corrected on this process: a row read before that is stale. */
+  private readonly updatedAt = new Map<string, number>();
 
   constructor(
     @Inject(KNEX) private readonly knex: Knex,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly events: EventsRepository,
     private readonly tickets: TicketsRepository,
-    switches: EventSwitches,
+    updates: EventUpdates,
   ) {
-    switches.onSwitched((eventKey, isActive) => {
+    updates.onUpdated((event) => {
       const now = performance.now();
-      for (const [key, at] of this.switchedAt) {
-        if (now - at > SWITCHES_REMEMBERED_MS) this.switchedAt.delete(key);
+      for (const [key, at] of this.updatedAt) {
+        if (now - at > UPDATES_REMEMBERED_MS) this.updatedAt.delete(key);
       }
-      this.switchedAt.set(eventKey, now);
-      const settled = this.settled.get(eventKey);
+      this.updatedAt.set(event.eventKey, now);
+      const settled = this.settled.get(event.eventKey);
       if (settled) {
-        settled.event.isActive = isActive;
-        settled.activeReadAt = now;
+        settled.event.takeCorrectionsFrom(event);
+        settled.rowReadAt = now;
       }
     });
   }
@@ -97,8 +98,8 @@ export class FinalRefusals {
     this.tickets
       .listHolders(this.knex, event.id)
       .then((holders) => {
-        // A PATCH here after the batch read the flag (even before this load began) makes it stale.
-        const stale = (this.switchedAt.get(event.eventKey) ?? -Infinity) >= readAt;
+        // A PATCH here after the batch read the row (even before this load began) makes it stale.
+        const stale = (this.updatedAt.get(event.eventKey) ?? -Infinity) >= readAt;
         this.forget(event.eventKey);
         this.makeRoom(holders.length);
         this.logger.log(
@@ -111,7 +112,7 @@ export class FinalRefusals {
           event: EventModel.fromJson({ ...event }, { skipValidation: true }),
           cappedDay,
           holders: new Map(holders.map((holder) => [holder.userId, holder])),
-          activeReadAt: stale ? -Infinity : readAt,
+          rowReadAt: stale ? -Infinity : readAt,
         });
         this.holdersKept += holders.length;
       })
@@ -155,8 +156,8 @@ export class FinalRefusals {
     const holder = settled.holders.has(userId);
     // A holder who sent a key: the answer stored for it (201, or 200) is the one to give.
     if (holder && keyed) return undefined;
-    // A holder gets their ticket whatever the flag says (the rules' first): it needs no fresh flag.
-    if (!holder && performance.now() - settled.activeReadAt > ACTIVE_REREAD_MS) {
+    // A holder gets their ticket whatever the row says (the rules' first): it needs no fresh row.
+    if (!holder && performance.now() - settled.rowReadAt > ROW_REREAD_MS) {
       await this.reread(settled);
     }
     const issuedToday = settled.cappedDay === undefined ? 0 : (settled.event.dailyLimit ?? 0);
@@ -171,14 +172,15 @@ export class FinalRefusals {
     return decision.kind === 'issued' ? undefined : decision;
   }
 
-  /** Re-reads isActive, once for every request that needs it meanwhile; a failure fails them (503). */
+  /** Re-reads the row, once for every request that needs it meanwhile; a failure fails them (503). */
   private reread(settled: SettledEvent): Promise<void> {
     settled.rereading ??= (async () => {
       const startedAt = performance.now();
       try {
         const current = await this.events.findByKey(this.knex, settled.event.eventKey);
-        if (current) settled.event.isActive = current.isActive;
-        settled.activeReadAt = startedAt;
+        // Not older than a PATCH here that landed while it was read.
+        if (current && startedAt > settled.rowReadAt) settled.event.takeCorrectionsFrom(current);
+        settled.rowReadAt = Math.max(settled.rowReadAt, startedAt);
       } finally {
         settled.rereading = undefined;
       }

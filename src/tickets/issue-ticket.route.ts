@@ -3,11 +3,16 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyRoute } from '../http/fastify-route';
 import { idempotentRequestOf, prepareReplay } from '../idempotency/idempotency-hooks';
 import { addRequestLogFields } from '../logging/request-log';
-import { OTHER_USER, UNKNOWN_EVENT, USER_TOKEN_REFUSED } from '../openapi/api-docs';
+import {
+  EVENT_KEY_TOO_LONG,
+  OTHER_USER,
+  UNKNOWN_EVENT,
+  USER_TOKEN_REFUSED,
+} from '../openapi/api-docs';
 import * as schemas from '../openapi/schemas';
 import { TicketIssuanceService } from './ticket-issuance.service';
 import { IssueTicketInput, IssueTicketParams, issueTicketSchema } from './ticket.schemas';
-import { issuanceOutcomeOf, responseOf } from './ticket-answers';
+import { issuanceOutcomeOf, reasonOf, responseOf } from './ticket-answers';
 
 type IssueTicketRequest = FastifyRequest<{ Params: IssueTicketParams; Body: IssueTicketInput }>;
 
@@ -42,6 +47,7 @@ export class IssueTicketRoute implements FastifyRoute<IssueTicketParams, IssueTi
           outsidePeriod: '이벤트 기간이 아닙니다.',
           switchedOff: '현재 발급이 중단된 이벤트입니다.',
           badUserId: 'userId은(는) 1 이상이어야 합니다.',
+          ...EVENT_KEY_TOO_LONG,
         },
       },
       401: USER_TOKEN_REFUSED,
@@ -68,6 +74,7 @@ export class IssueTicketRoute implements FastifyRoute<IssueTicketParams, IssueTi
     });
     addRequestLogFields(request, {
       issuance: { outcome: issuanceOutcomeOf(answer), eventKey, retries },
+      reason: reasonOf(answer),
     });
     if (answer.kind === 'replay') return prepareReplay(reply, answer.response);
     // Refusals too: they are answers of this route, not failures to throw (the same bytes as stored).

@@ -48,6 +48,11 @@ export function issuanceOutcomeOf(answer: IssueTicketAnswer): IssuanceOutcome {
   }
 }
 
+/** The reason code of a refusal (its log line), undefined for the other answers. */
+export function reasonOf(answer: IssueTicketAnswer): string | undefined {
+  return answer.kind === 'refused' || answer.kind === 'not-found' ? answer.error.reason : undefined;
+}
+
 const REFUSAL_OUTCOMES: Array<[abstract new (...args: never[]) => DomainError, IssuanceOutcome]> = [
   [SoldOutError, 'sold_out'],
   [DailyLimitReachedError, 'daily_limit_reached'],

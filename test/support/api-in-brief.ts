@@ -36,12 +36,14 @@ export function expectApiInBriefAnswers(url: string): void {
     'GET /events',
     'GET /users/42/tickets',
     'PATCH /events/launch',
+    'PATCH /events/launch',
     'POST /events/launch/tickets',
   ]);
   const answers = steps.map((step) => answerOf(step.output));
-  const [created, ticket, resent, repeated, event, running, held, switched, refused] = answers;
+  const [created, ticket, resent, repeated, event, running, held, corrected, switched, refused] =
+    answers;
   expect(answers.map((answer) => answer.status)).toEqual([
-    201, 201, 201, 200, 200, 200, 200, 200, 400,
+    201, 201, 201, 200, 200, 200, 200, 200, 200, 400,
   ]);
 
   const now = Date.now();
@@ -73,6 +75,12 @@ export function expectApiInBriefAnswers(url: string): void {
       issuedAt: issued.issuedAt,
     },
   ]);
-  expect(switched.body).toMatchObject({ eventKey: 'launch', isActive: false });
+  expect(corrected.body).toMatchObject({
+    eventKey: 'launch',
+    name: '런칭 이벤트 (수정)',
+    totalQuantity: 2500,
+    remainingQuantity: 2499,
+  });
+  expect(switched.body).toMatchObject({ eventKey: 'launch', totalQuantity: 2500, isActive: false });
   expect(refused.body).toEqual({ statusCode: 400, message: '현재 발급이 중단된 이벤트입니다.' });
 }

@@ -23,28 +23,32 @@ export interface ServiceProcess {
  * The service as operators run it — `node dist/src/main.js` in a process of its own, JSON logs on stdout —
  * with test-friendly defaults under `env`. Resolves once it answers /health/live (not ready: some tests
  * want to see it become ready). `ownProcessGroup`: it leads a process group, as a command in a terminal
- * does (a Ctrl-C signals the whole group: `process.kill(-pid, 'SIGINT')`).
+ * does (a Ctrl-C signals the whole group: `process.kill(-pid, 'SIGINT')`). `testDefaults: false`: its
+ * environment is `env` alone (with PORT), nothing of this process's and none of the defaults, as a
+ * container's is what its image and compose file give it.
  */
 export async function startService(
   env: Record<string, string>,
-  { ownProcessGroup = false } = {},
+  { ownProcessGroup = false, testDefaults = true } = {},
 ): Promise<ServiceProcess> {
   const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, [MAIN_JS], {
     detached: ownProcessGroup,
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      // The tests are the gateway: they create events without a token.
-      ADMIN_AUTH: 'disabled',
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      PORT: port,
-      THROTTLE_IP_LIMIT: '1000000',
-      THROTTLE_USER_LIMIT: '1000000',
-      SHUTDOWN_READINESS_DELAY_MS: '0',
-      ...env,
-    },
+    env: testDefaults
+      ? {
+          ...process.env,
+          NODE_ENV: 'production',
+          // The tests are the gateway: they create events without a token.
+          ADMIN_AUTH: 'disabled',
+          LOG_LEVEL: 'info',
+          HOST: '127.0.0.1',
+          PORT: port,
+          THROTTLE_IP_LIMIT: '1000000',
+          THROTTLE_USER_LIMIT: '1000000',
+          SHUTDOWN_READINESS_DELAY_MS: '0',
+          ...env,
+        }
+      : { ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

@@ -1,4 +1,9 @@
-import { kstDay, parseZonedTimestamp, toWireTimestamp } from '../../src/common/time';
+import {
+  hasZonedTimestampForm,
+  kstDay,
+  parseZonedTimestamp,
+  toWireTimestamp,
+} from '../../src/common/time';
 
 describe('time', () => {
   it.each([
@@ -24,6 +29,17 @@ describe('time', () => {
     '',
   ])('refuses %s', (text) => {
     expect(parseZonedTimestamp(text)).toBeUndefined();
+  });
+
+  it.each([
+    ['2026-02-30T00:00:00Z', true],
+    ['2026-01-15T24:00:00Z', true],
+    ['2026-01-15T10:00:00+15:00', true],
+    ['2026-01-15T10:00:00', false],
+    ['2026-01-15', false],
+    ['', false],
+  ])('tells the form of %s apart from its possibility (%s)', (text, form) => {
+    expect(hasZonedTimestampForm(text)).toBe(form);
   });
 
   it('writes whole-second UTC with a Z', () => {

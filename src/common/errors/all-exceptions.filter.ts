@@ -5,8 +5,8 @@ import { addRequestLogFields } from '../../logging/request-log';
 import { toErrorResponse } from './error-response';
 
 /**
- * Everything thrown by a route, a hook or a body parser ends here and goes out in the spec's shape.
- * A 5xx's cause rides on the request's one log line (logged at error, with its request id).
+ * Everything thrown by a route, a hook or a body parser ends here and goes out in the spec's shape. Its
+ * reason code rides on the request's one log line, and a 5xx's cause too (logged at error, with its id).
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -15,8 +15,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     if (clientWentAway(request)) return;
-    const { status, body, headers } = toErrorResponse(exception);
-    if (status >= 500) addRequestLogFields(request, { err: exception });
+    const { status, body, headers, reason } = toErrorResponse(exception);
+    addRequestLogFields(request, status >= 500 ? { reason, err: exception } : { reason });
     void reply.status(status).headers(headers).type('application/json; charset=utf-8').send(body);
   }
 }
