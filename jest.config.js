@@ -14,6 +14,9 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-  testTimeout: 60_000,
+  // A backstop for a test that hangs, not a measure of speed: longer than any wait of the tests, which each
+  // end on their own condition (test/support/service-process.ts: STUCK_AFTER_MS); on a busy machine a file
+  // that takes 10 s idle may take a minute.
+  testTimeout: 300_000,
   maxWorkers: 2,
 };

@@ -10,7 +10,7 @@ import type { ScaleOutRun } from './scenarios/scale-out';
 import type { SurgeRun } from './scenarios/surge';
 import type { runMidnightScenario } from './scenarios/midnight';
 import type { Options } from './service';
-import { median, round2 } from './support';
+import { Unexplained, describeUnexplained, median, round2, sumUnexplained } from './support';
 
 /** What the runs measured, scenario by scenario (empty when a scenario did not run). */
 export interface Measured {
@@ -47,6 +47,15 @@ export function report(
     scenario,
   };
   let invariantsOk = true;
+  /** Each scenario's answers that no rule explains, summed over its runs: any one fails the bench. */
+  const unexplained: Record<string, Unexplained> = {};
+  const unexplainedRow = (scenarioName: string, parts: Unexplained[]): [string, string] => {
+    unexplained[scenarioName] = sumUnexplained(parts);
+    return [
+      '  unexplained answers (5xx but 503 + Retry-After, no answer)',
+      describeUnexplained(unexplained[scenarioName]),
+    ];
+  };
 
   if (runs.length > 0) {
     // The run with the median sold-out ratio gives the details; every ratio is the median over runs.
@@ -72,6 +81,9 @@ export function report(
         issuedAtLeastHalfDatabaseCeiling: ratios.issuedToDatabaseCeiling >= 0.5,
         worstP99AtMost125CeilingP99: ratios.worstP99ToHttpCeilingP99 <= 1.25,
         no5xx: runs.every((r) => r.surge.serverErrors === 0),
+        noUnexplainedAnswers: runs.every(
+          (r) => r.surge.unexplained.count + r.ceilings.http.unexplained.count === 0,
+        ),
         invariants: surgeOk,
         peakRssAtMost300Mb: runs.every((r) => r.surge.servicePeakRssMb <= 300),
       },
@@ -107,6 +119,10 @@ export function report(
       ]),
       ['worst p99 / ceiling p99', String(ratios.worstP99ToHttpCeilingP99)],
       ['status counts', JSON.stringify(s.statusCounts)],
+      unexplainedRow(
+        'surge',
+        runs.flatMap((r) => [r.surge.unexplained, r.ceilings.http.unexplained]),
+      ),
       [
         'batches (first ones: size/ms)',
         `${s.issuanceTotals.batches}; ${(s.issuanceTotals.firstBatches ?? [])
@@ -139,7 +155,8 @@ export function report(
         instances,
         requestsPerSecond: median(samples.map((s) => s.requestsPerSecond)),
         unavailable503: Math.max(...samples.map((s) => s.unavailable503)),
-        otherServerErrors: Math.max(...samples.map((s) => s.otherServerErrors)),
+        unexplained: sumUnexplained(samples.map((s) => s.unexplained)),
+        warnings: samples.flatMap((s) => s.warnings).slice(0, 20),
         serializationRetries: median(samples.map((s) => s.serializationRetries)),
         batches: median(samples.map((s) => s.batches)),
         invariants: samples.every((s) => s.invariants.ok),
@@ -160,6 +177,7 @@ export function report(
       targets: {
         threeInstancesAtLeast07OfOne: three.throughputVsOne >= 0.7,
         no503: scaleOut.byInstances.every((n) => n.unavailable503 === 0),
+        noUnexplainedAnswers: scaleOut.byInstances.every((n) => n.unexplained.count === 0),
         invariants: scaleOut.byInstances.every((n) => n.invariants),
       },
     };
@@ -171,8 +189,12 @@ export function report(
       ],
       ...scaleOut.byInstances.map((n): [string, string] => [
         `  ${n.instances} instance(s)`,
-        `${n.requestsPerSecond} req/s (${n.throughputVsOne}×), 503s ${n.unavailable503}, other 5xx ${n.otherServerErrors}, retries ${n.serializationRetries}, batches ${n.batches}, invariants ${n.invariants ? 'ok' : `BROKEN: ${n.problems.join('; ')}`}`,
+        `${n.requestsPerSecond} req/s (${n.throughputVsOne}×), 503s ${n.unavailable503}, unexplained ${n.unexplained.count}, retries ${n.serializationRetries}, batches ${n.batches}, invariants ${n.invariants ? 'ok' : `BROKEN: ${n.problems.join('; ')}`}`,
       ]),
+      unexplainedRow(
+        'scale-out',
+        scaleOut.byInstances.map((n) => n.unexplained),
+      ),
     );
   }
 
@@ -200,6 +222,7 @@ export function report(
         userTicketsAtLeast035Liveness: ratios.userTicketsToLiveness >= 0.35,
         mixedSoldOutAtLeast09Plain: ratios.mixedSoldOutToPlain >= 0.9,
         no5xx: readsRuns.every((r) => r.plain.serverErrors + r.mixed.serverErrors === 0),
+        noUnexplainedAnswers: readsRuns.every((r) => r.unexplained.count === 0),
         invariants: readsOk,
       },
     };
@@ -238,11 +261,15 @@ export function report(
         '  5xx · reads not 200 · invariants',
         `${each((r) => r.plain.serverErrors + r.mixed.serverErrors)} · ${each((r) => r.mixed.readsNot200)} · ${readsOk ? 'ok' : `BROKEN: ${readsRuns.flatMap((r) => r.invariants.problems).join('; ')}`}`,
       ],
+      unexplainedRow(
+        'reads',
+        readsRuns.map((r) => r.unexplained),
+      ),
     );
   }
 
-  invariantsOk &&= reportPeer(peer, rows, output);
-  reportCpu(cpu, rows, output);
+  invariantsOk &&= reportPeer(peer, rows, output, unexplainedRow);
+  reportCpu(cpu, rows, output, unexplainedRow);
   invariantsOk &&= reportFairness(fairness, rows, output);
 
   const width = Math.max(...rows.map(([name]) => name.length));
@@ -263,6 +290,7 @@ export function report(
     );
   }
 
+  output.unexplainedAnswers = unexplained;
   const dir = join(__dirname, '..', '..', 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(output, null, 2)}\n`);
@@ -271,7 +299,15 @@ export function report(
     console.error('INVARIANT BROKEN');
     process.exitCode = 1;
   }
+  const failed = Object.entries(unexplained).filter(([, u]) => u.count > 0);
+  for (const [name, u] of failed) {
+    console.error(`UNEXPLAINED ANSWERS in ${name}: ${describeUnexplained(u)}`);
+  }
+  if (failed.length > 0) process.exitCode = 1;
 }
+
+/** Sums a scenario's unexplained answers into the report's (and the exit code's) and makes its row. */
+type UnexplainedRow = (scenarioName: string, parts: Unexplained[]) => [string, string];
 
 /** The headline figures of one run (the per-run list stays short). */
 function pick(surge: SurgeRun['surge']) {
@@ -292,6 +328,7 @@ function reportPeer(
   peerRuns: PeerRun[],
   rows: Array<[string, string]>,
   output: Record<string, unknown>,
+  unexplainedRow: UnexplainedRow,
 ): boolean {
   if (peerRuns.length === 0) return true;
   const measured = peerRuns.filter(
@@ -318,6 +355,9 @@ function reportPeer(
     targets: {
       keyedAtLeast075Peer: ratios.keyedToPeer >= 0.75,
       unkeyedAtLeast09Peer: ratios.unkeyedToPeer >= 0.9,
+      noUnexplainedAnswers: measured.every(
+        (run) => run.unexplained.service.count + run.unexplained.peer.count === 0,
+      ),
       invariants: ok,
     },
   };
@@ -343,6 +383,10 @@ function reportPeer(
       '  invariants (service in DB, peer by answers)',
       ok ? 'ok' : `BROKEN: ${measured.flatMap((r) => r.invariants.problems).join('; ')}`,
     ],
+    unexplainedRow(
+      'peer',
+      measured.flatMap((run) => [run.unexplained.service, run.unexplained.peer]),
+    ),
   );
   return ok;
 }
@@ -363,6 +407,7 @@ function reportCpu(
   cpuRuns: CpuRun[],
   rows: Array<[string, string]>,
   output: Record<string, unknown>,
+  unexplainedRow: UnexplainedRow,
 ) {
   if (cpuRuns.length === 0) return;
   const kinds = CPU_KINDS.filter(([kind]) => kind in cpuRuns[0].cpuUsPerRequest);
@@ -387,6 +432,7 @@ function reportCpu(
       soldOutAtMost16BareRoute: toBareRoute.soldOut <= 1.6,
       soldOutKeyedAtMost19BareRoute: toBareRoute.soldOutKeyed <= 1.9,
       peakRssAtMost300Mb: cpuRuns.every((run) => run.servicePeakRssMb <= 300),
+      noUnexplainedAnswers: cpuRuns.every((run) => run.unexplained.count === 0),
     },
   };
   rows.push(
@@ -407,6 +453,12 @@ function reportCpu(
       '  service: peak RSS · idle CPU · unexpected answers',
       `${list(cpuRuns.map((run) => run.servicePeakRssMb))} MB · ${list(cpuRuns.map((run) => run.serviceIdleCpuUsPerSecond))} µs/s · ${list(cpuRuns.map((run) => Object.values(run.phases).reduce((sum, phase) => sum + phase.unexpected, 0)))}`,
     ],
+  );
+  rows.push(
+    unexplainedRow(
+      'cpu',
+      cpuRuns.map((run) => run.unexplained),
+    ),
   );
   if (cpuRuns[0].peerSkipped) rows.push(['  peer', `skipped: ${cpuRuns[0].peerSkipped}`]);
 }

@@ -11,6 +11,7 @@
  * timing, but it fails loudly when an invariant is broken. The scenarios live in bench/scenarios/, what they
  * share in bench/service.ts and bench/support.ts, the table in bench/report.ts.
  */
+import { rmSync } from 'node:fs';
 import scenario from '../loadtest/scenario.json';
 import { Measured, report } from './report';
 import { cpuRun } from './scenarios/cpu';
@@ -21,6 +22,7 @@ import { readsRun } from './scenarios/reads';
 import { scaleOutRun } from './scenarios/scale-out';
 import { surgeRun } from './scenarios/surge';
 import { databaseServer, freshDatabase, parseOptions } from './service';
+import { scratch } from './support';
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
     report(options, measured);
   } finally {
     await stopServer();
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 

@@ -1,18 +1,23 @@
 /**
  * What every scenario shares: the options, the database server and fresh databases, the service's production
- * build (start, warm-up, stop), events, the storm plan, and the invariants checked in the database.
+ * build (startBenchService: start, warm-up, loads, stop), events, the storm plan, and the invariants checked
+ * in the database.
  */
 import { readFileSync } from 'node:fs';
-import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import scenario from '../loadtest/scenario.json';
 import { buildKnexConfig } from '../src/database/knex-config';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
+import { freePort } from '../test/support/embedded-server';
+import { redisServerInstalled, spawnRedisServer } from '../test/support/redis-server';
 import type { LoadResults, PlannedRequest } from './load-client';
 import {
   NodeOptions,
   Process,
+  Unexplained,
+  countingLoad,
+  noUnexplained,
   nodeVersion,
   postEvent,
   runLoad,
@@ -113,27 +118,31 @@ export function benchKnex(databaseUrl: string): Knex {
   return knexFactory(buildKnexConfig({ url: databaseUrl, poolMin: 0, poolMax: 4 }));
 }
 
-/** Redis at REDIS_URL, else 127.0.0.1:6379, when it answers (a TCP connect within 500 ms). */
-export function localRedis(): Promise<string | undefined> {
-  const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  return new Promise((resolve) => {
-    const socket = connectTcp({ host: url.hostname, port: Number(url.port || 6379) });
-    const done = (answer: string | undefined) => {
-      socket.destroy();
-      resolve(answer);
-    };
-    socket.once('connect', () => done(url.toString()));
-    socket.once('error', () => done(undefined));
-    socket.setTimeout(500, () => done(undefined));
-  });
+/** A redis-server of the bench's own, or why there is none. */
+export type BenchRedis = { url: string; pid: number; stop(): Promise<void> } | { skipped: string };
+
+/**
+ * A redis-server of the bench's own on a free port of 127.0.0.1, keeping nothing on disk — never the
+ * machine's 6379 — for the scenarios that need Redis (the peer, the fairness runs); `stop()` ends it.
+ * Without Debian's redis-server installed, what needs it is skipped with that note.
+ */
+export async function startBenchRedis(): Promise<BenchRedis> {
+  if (!redisServerInstalled()) return { skipped: 'redis-server is not installed' };
+  const port = await freePort();
+  const child = await spawnRedisServer(port, 10_000);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 /** The production build with throttles out of the way (the benchmark measures issuance, not shedding). */
-export function startService(
-  port: number,
-  env: NodeJS.ProcessEnv,
-  node: NodeOptions = {},
-): Process {
+function startServiceProcess(port: number, env: NodeJS.ProcessEnv, node: NodeOptions): Process {
   return startProcess(
     SCRIPTS.service,
     [],
@@ -163,26 +172,130 @@ function imageNodeOptions(): string {
 
 export const serviceUrl = (port: number) => `http://127.0.0.1:${port}`;
 
-export function serviceReady(baseUrl: string): Promise<void> {
+function serviceReady(baseUrl: string): Promise<void> {
   return waitFor(async () => (await fetch(`${baseUrl}/health/ready`)).ok, 30_000, baseUrl);
 }
 
+/** The service of a scenario: its instances on their database, and every load sent to them. */
+export interface BenchService {
+  /** Each instance's base URL, in start order. */
+  urls: string[];
+  /** The first instance's. */
+  url: string;
+  /** The instances' pids (their CPU time, their peak RSS). */
+  pids: number[];
+  databaseUrl: string;
+  /** The bench's own connection to the database, to check the invariants. */
+  knex: Knex;
+  /** Runs `plan` against the instances (each request to its target) and counts what no rule explains. */
+  load(name: string, plan: PlannedRequest[], connections?: number): Promise<LoadResults>;
+  /** What no rule explains of every load so far, warm-up included. */
+  unexplained: Unexplained;
+  /** The instances' log lines at warn level or above, each after its instance's URL (to read beside `unexplained`). */
+  warnings(): string[];
+  /** SIGTERM to every instance; their issuance totals once they have exited. */
+  stop(): Promise<IssuanceTotals[]>;
+  /** After the scenario whatever happened: an instance still running is killed, the connection closed. */
+  close(): Promise<void>;
+}
+
+export interface BenchServiceOptions {
+  node: NodeOptions;
+  /** Processes on the one database (1); started together, they migrate it once between them. */
+  instances?: number;
+  /** The first instance's port (SERVICE_PORT), the others' after it. */
+  firstPort?: number;
+  env?: NodeJS.ProcessEnv;
+  /**
+   * The warm-up storm's name, on the first instance, and what `shape` adds to it (warmUpWith); a scenario
+   * without one warms up its own way.
+   */
+  warmUp?: { name: string; shape?: (plan: Planned[], eventKey: string) => Planned[] };
+}
+
 /**
- * A service is up before its opening second: warm it (JIT, connection pool) on an event of its own with the
- * first 5,000 requests of a storm (`shape` adds to them, as the reads do).
+ * What every scenario starts: the production build as the image runs it (its NODE_OPTIONS) on a fresh
+ * database, ready, and warmed up (JIT, connection pool) before its opening second.
  */
-export async function warmUp(
+export async function startBenchService(
+  serverUrl: string,
+  { node, instances = 1, firstPort = SERVICE_PORT, env = {}, warmUp }: BenchServiceOptions,
+): Promise<BenchService> {
+  const databaseUrl = await freshDatabase(serverUrl);
+  const ports = Array.from({ length: instances }, (_, i) => firstPort + i);
+  const processes = ports.map((port) =>
+    startServiceProcess(port, { DATABASE_URL: databaseUrl, ...env }, node),
+  );
+  const urls = ports.map(serviceUrl);
+  const unexplained = noUnexplained();
+  const load = countingLoad(urls, unexplained);
+  const service: BenchService = {
+    urls,
+    url: urls[0],
+    pids: processes.map((process) => process.child.pid!),
+    databaseUrl,
+    knex: benchKnex(databaseUrl),
+    unexplained,
+    load: (name, plan, connections = scenario.connections) => load(name, plan, connections),
+    warnings: () =>
+      processes.flatMap((process, i) =>
+        process.lines.filter((line) => levelOf(line) >= 40).map((line) => `${urls[i]} ${line}`),
+      ),
+    stop: () => Promise.all(processes.map(stopService)),
+    close: async () => {
+      processes.forEach(killIfRunning);
+      await service.knex.destroy();
+    },
+  };
+  try {
+    await Promise.all(urls.map(serviceReady));
+    if (warmUp) {
+      await warmUpWith(
+        service.url,
+        warmUp.name,
+        (plan) => service.load(warmUp.name, plan),
+        warmUp.shape,
+      );
+    }
+    return service;
+  } catch (error) {
+    await service.close();
+    throw error;
+  }
+}
+
+/**
+ * A process is up before its opening second: warmed up (JIT, connection pool) on an event of its own with the
+ * first 5,000 requests of a storm (`shape` adds to them), sent by `load`.
+ */
+async function warmUpWith(
   baseUrl: string,
   name: string,
+  load: (plan: Planned[]) => Promise<unknown>,
   shape: (plan: Planned[], eventKey: string) => Planned[] = (plan) => plan,
 ): Promise<void> {
   const eventKey = await createEvent(baseUrl, name, scenario.tickets);
-  const plan = stormPlan(eventKey, scenario.users, scenario.retransmitRatio).slice(0, 5_000);
-  await runLoad(name, shape(plan, eventKey), [baseUrl], scenario.connections);
+  await load(
+    shape(stormPlan(eventKey, scenario.users, scenario.retransmitRatio).slice(0, 5_000), eventKey),
+  );
+}
+
+/** A comparison process (the peer) warmed up as the service is. */
+export function warmUp(baseUrl: string, name: string): Promise<void> {
+  return warmUpWith(baseUrl, name, (plan) => runLoad(name, plan, [baseUrl], scenario.connections));
+}
+
+/** The pino level of a log line (0 for a line that is not JSON). */
+function levelOf(line: string): number {
+  try {
+    return Number((JSON.parse(line) as { level?: unknown }).level) || 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** SIGTERM, then the issuance totals the process logged at shutdown. */
-export async function stopService(service: Process): Promise<IssuanceTotals> {
+async function stopService(service: Process): Promise<IssuanceTotals> {
   service.child.kill('SIGTERM');
   await service.exited;
   const totals = service.lines
@@ -193,7 +306,7 @@ export async function stopService(service: Process): Promise<IssuanceTotals> {
 }
 
 /** A process of ours still running (after a failure): killed, so the next run finds its port free. */
-export function killIfRunning(process: Process): void {
+function killIfRunning(process: Process): void {
   if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill();
 }
 
@@ -273,6 +386,17 @@ export async function createEvent(
   return eventKey;
 }
 
+/** The tickets each user was answered with (200 or 201), over a storm. */
+export function ticketsAnswered(plan: Planned[], results: LoadResults): Map<number, Set<string>> {
+  const answered = new Map<number, Set<string>>();
+  plan.forEach((request, index) => {
+    const ticketId = results.ticketId[index];
+    if (ticketId)
+      answered.set(request.userId, (answered.get(request.userId) ?? new Set()).add(ticketId));
+  });
+  return answered;
+}
+
 /** Every invariant of a storm, checked in the database against what the clients were told. */
 export async function checkInvariants(
   knex: Knex,
@@ -292,12 +416,7 @@ export async function checkInvariants(
     .whereNull('responseStatus')
     .count({ n: '*' });
   const ticketOf = new Map(rows.map((ticket) => [ticket.userId, ticket.id]));
-  const answered = new Map<number, Set<string>>();
-  plan.forEach((request, index) => {
-    const ticketId = results.ticketId[index];
-    if (ticketId)
-      answered.set(request.userId, (answered.get(request.userId) ?? new Set()).add(ticketId));
-  });
+  const answered = ticketsAnswered(plan, results);
   const problems: string[] = [];
   if (rows.length !== tickets) problems.push(`${rows.length} tickets, expected ${tickets}`);
   if (ticketOf.size !== rows.length) problems.push('a user holds more than one ticket');

@@ -9,6 +9,83 @@ export const scratch = mkdtempSync(join(tmpdir(), 'golden-ticket-bench-'));
 // mkdtemp makes it 700; as root the embedded server runs as the `postgres` user, which must enter it.
 chmodSync(scratch, 0o755);
 
+/**
+ * The answers of a load that no rule explains: a 5xx other than 503 with Retry-After (the service's "try
+ * again"), or no answer at all (ECONNRESET, CLOSED, TIMEOUT, …). Any one fails its scenario's targets.
+ */
+export interface Unexplained {
+  count: number;
+  /** By status ("500", "503 without Retry-After") or by the error code of a request without an answer. */
+  byKind: Record<string, number>;
+  /** By instance (its base URL), each by kind. */
+  byInstance: Record<string, Record<string, number>>;
+}
+
+export const noUnexplained = (): Unexplained => ({ count: 0, byKind: {}, byInstance: {} });
+
+/** What no rule explains about request `index`'s outcome, or undefined. */
+export function unexplainedKind(results: LoadResults, index: number): string | undefined {
+  const status = results.status[index];
+  if (status < 0) return results.error[index] ?? 'no answer';
+  if (status === 503)
+    return results.retryAfter[index] === null ? '503 without Retry-After' : undefined;
+  return status >= 500 ? String(status) : undefined;
+}
+
+function addUnexplained(total: Unexplained, instance: string, kind: string, n: number): void {
+  total.count += n;
+  total.byKind[kind] = (total.byKind[kind] ?? 0) + n;
+  const kinds = (total.byInstance[instance] ??= {});
+  kinds[kind] = (kinds[kind] ?? 0) + n;
+}
+
+/** Adds a load's unexplained answers to `total` (each request counted at its target's base URL). */
+export function countUnexplained(
+  total: Unexplained,
+  plan: PlannedRequest[],
+  results: LoadResults,
+  baseUrls: string[],
+): Unexplained {
+  plan.forEach((request, index) => {
+    const kind = unexplainedKind(results, index);
+    if (kind !== undefined) addUnexplained(total, baseUrls[request.target ?? 0], kind, 1);
+  });
+  return total;
+}
+
+/** The sum of several storms' (or runs') unexplained answers. */
+export function sumUnexplained(parts: Unexplained[]): Unexplained {
+  const total = noUnexplained();
+  for (const part of parts) {
+    for (const [instance, kinds] of Object.entries(part.byInstance)) {
+      for (const [kind, n] of Object.entries(kinds)) addUnexplained(total, instance, kind, n);
+    }
+  }
+  return total;
+}
+
+/** Runs plans against `baseUrls` (each request to its target), adding what no rule explains to `into`. */
+export function countingLoad(baseUrls: string[], into: Unexplained) {
+  return async (name: string, plan: PlannedRequest[], connections: number) => {
+    const results = await runLoad(name, plan, baseUrls, connections);
+    countUnexplained(into, plan, results, baseUrls);
+    return results;
+  };
+}
+
+/** One line for the table: "none", or each kind with its count by instance. */
+export function describeUnexplained(unexplained: Unexplained): string {
+  if (unexplained.count === 0) return 'none';
+  return Object.entries(unexplained.byInstance)
+    .map(
+      ([instance, kinds]) =>
+        `${instance}: ${Object.entries(kinds)
+          .map(([kind, n]) => `${kind} ×${n}`)
+          .join(', ')}`,
+    )
+    .join('; ');
+}
+
 /** Runs a plan through the load client in its own process and returns what it measured. */
 export async function runLoad(
   name: string,

@@ -1,11 +1,11 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import knexFactory from 'knex';
 import { buildKnexConfig } from '../src/database/knex-config';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { freePort } from '../test/support/embedded-server';
+import { answersPing, redisServerInstalled, spawnRedisServer } from '../test/support/redis-server';
 import { TcpProxy } from '../test/support/tcp-proxy';
 
 /** Undo steps, run newest first, whatever ended the run (success, failure, Ctrl-C). */
@@ -114,7 +114,7 @@ export class RedisServer {
   ) {}
 
   static async start(cleanup: Cleanup): Promise<RedisServer | undefined> {
-    if (hasCommand('redis-server')) {
+    if (redisServerInstalled()) {
       const port = await freePort();
       const redis = new RedisServer(`redis://127.0.0.1:${port}`, port, true);
       cleanup.add('redis-server', () => redis.stop());
@@ -133,20 +133,11 @@ export class RedisServer {
 
   async resume(): Promise<void> {
     if (!this.owned || this.child) return;
-    const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
+    const child = await spawnRedisServer(this.port, 10_000);
     this.child = child;
     child.once('exit', () => {
       if (this.child === child) this.child = undefined;
     });
-    await waitFor(
-      () => answersPing(this.port),
-      10_000,
-      () => `redis-server on ${this.port}`,
-    );
   }
 
   async stop(): Promise<void> {
@@ -157,29 +148,6 @@ export class RedisServer {
     child.kill('SIGKILL');
     await exited;
   }
-}
-
-function hasCommand(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connectTcp({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
-    socket.write('PING\r\n');
-  });
 }
 
 /** libfaketime's preload library, when the Debian package (or FAKETIME_LIB) provides it. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseExposition, valueOf } from './support/exposition';
 import { OPEN_NOW } from './support/fixtures';
-import { OwnRedis, startOwnRedis } from './support/own-redis';
+import { RedisServer, startRedisServer } from './support/redis-server';
 import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
 import { connect, createTestDatabase } from './support/test-database';
 
@@ -22,12 +22,12 @@ interface Answer {
  */
 describe('the per-address line across two instances (Redis, then Redis stopped)', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let redis: OwnRedis;
+  let redis: RedisServer;
   let instances: ServiceProcess[];
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    redis = await startOwnRedis();
+    redis = await startRedisServer();
     const env = {
       DATABASE_URL: database.url,
       REDIS_URL: redis.url,

@@ -1,10 +1,10 @@
 import request from 'supertest';
 import { VIEW_FRESHNESS_MS } from '../src/events/event-views.cache';
 import { OPEN_NOW, all, createEvent, issue } from './support/fixtures';
-import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { STUCK_AFTER_MS, ServiceProcess, waitUntil } from './support/service-process';
 import { snapshotDatabase } from './support/snapshot';
 import { startTestApp, TestApp } from './support/test-app';
-import { createTestDatabase } from './support/test-database';
 
 const SOLD_OUT = { statusCode: 409, message: '티켓이 모두 소진되었습니다.' };
 const CAPPED = {
@@ -296,21 +296,12 @@ const STATED_FRESHNESS_MS = VIEW_FRESHNESS_MS;
 
 /** Two production processes on one database: a correction on A is honoured by B's memory within the second. */
 describe('a correction across instances', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase();
   let a: ServiceProcess;
   let b: ServiceProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    [a, b] = await Promise.all([
-      startService({ DATABASE_URL: database.url }),
-      startService({ DATABASE_URL: database.url }),
-    ]);
-    await Promise.all([waitUntilReady(a), waitUntilReady(b)]);
-  });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await database.drop();
+    [a, b] = await Promise.all([services.start(), services.start()]);
   });
 
   const readOn = async (service: ServiceProcess, eventKey: string) =>
@@ -348,7 +339,7 @@ describe('a correction across instances', () => {
         );
     await waitUntil(
       () => Promise.resolve(audit() !== undefined),
-      10_000,
+      STUCK_AFTER_MS,
       () => 'no audit line',
     );
     expect(audit()!.audit).toEqual({
@@ -383,7 +374,7 @@ describe('a correction across instances', () => {
         await issue(b.url, event.eventKey, 3).expect(409);
         return settled();
       },
-      10_000,
+      STUCK_AFTER_MS,
       () => 'B never answered the cap from memory',
     );
     expect((await issue(b.url, event.eventKey, 3)).body).toEqual(CAPPED);

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { ControlledPostgres, startControlledPostgres } from './support/embedded-server';
+import { STUCK_AFTER_MS } from './support/service-process';
 import { startTestApp, TestApp } from './support/test-app';
 import { createEvent, issue } from './support/fixtures';
 
@@ -67,7 +68,7 @@ describe('database outage', () => {
     expect((await request(t.url).get(`/events/${event.eventKey}`)).status).toBe(503);
 
     await server.start();
-    expect(await waitUntilReady(15_000)).toBe(200);
+    expect(await waitUntilReady(STUCK_AFTER_MS)).toBe(200);
 
     // The same retransmissions now succeed (the 503s were not stored against their keys).
     const after = await Promise.all(

@@ -2,8 +2,9 @@ import { Agent } from 'node:http';
 import request from 'supertest';
 import { OPEN_NOW, eventBody } from './support/fixtures';
 import { JsonAnswer, postJson } from './support/http-client';
-import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
-import { connect, createTestDatabase } from './support/test-database';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { ServiceProcess, STUCK_AFTER_MS, waitUntil } from './support/service-process';
+import { connect } from './support/test-database';
 
 /**
  * One keep-alive client, as a balancer or a mobile app holds one: ticket requests one after another on one
@@ -35,32 +36,16 @@ async function keepAliveClient(
  * service is still draining, so none of them is left holding a connection the server will close.
  */
 describe('SIGTERM mid-storm (WORKERS=2)', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase();
   let service: ServiceProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    service = await startService({
-      DATABASE_URL: database.url,
+    service = await services.start({
       WORKERS: '2',
       // Long enough for every client to be told to go on a busy machine; the test waits for them, not it.
       SHUTDOWN_READINESS_DELAY_MS: '6000',
       SHUTDOWN_GRACE_MS: '20000',
     });
-    await waitUntilReady(service);
-    await waitUntil(
-      () =>
-        Promise.resolve(
-          service.logs().filter((entry) => entry.msg === 'worker listening').length === 2,
-        ),
-      20_000,
-      () => 'the two workers did not both listen',
-    );
-  });
-
-  afterAll(async () => {
-    if (service.child.exitCode === null) service.child.kill('SIGKILL');
-    await database.drop();
   });
 
   it('answers every request and tells every keep-alive client Connection: close while draining', async () => {
@@ -75,7 +60,7 @@ describe('SIGTERM mid-storm (WORKERS=2)', () => {
     );
     await waitUntil(
       () => Promise.resolve(answers.length >= 300 || failures.length > 0),
-      30_000,
+      STUCK_AFTER_MS,
       () => `the storm did not get going: ${answers.length} answers`,
     );
     service.child.kill('SIGTERM');
@@ -88,7 +73,7 @@ describe('SIGTERM mid-storm (WORKERS=2)', () => {
     expect(await service.exited).toBe(0);
 
     expect(answers.every((answer) => answer.status === 201)).toBe(true);
-    const db = connect(database.url);
+    const db = connect(services.databaseUrl);
     try {
       const [{ count }] = await db('tickets').count({ count: '*' });
       expect(Number(count)).toBe(answers.length);

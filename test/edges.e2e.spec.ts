@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { connect as connectTcp } from 'node:net';
 import { OPEN_NOW, eventBody } from './support/fixtures';
-import { ServiceProcess, startService, waitUntil } from './support/service-process';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { STUCK_AFTER_MS, ServiceProcess, waitUntil } from './support/service-process';
 import { TcpProxy } from './support/tcp-proxy';
-import { connect, createTestDatabase } from './support/test-database';
+import { connect } from './support/test-database';
 import type { Knex } from 'knex';
 
 const REQUEST_TIMEOUT_MS = 1_500;
@@ -334,22 +335,20 @@ function expectOneEdge(answer: Answer, status: number, message?: string | RegExp
  * body — also while the database is away.
  */
 describe('one edge for every answer (both pipelines)', () => {
+  const services = servicesOnFreshDatabase();
   let service: ServiceProcess;
   let proxy: TcpProxy;
   let db: Knex;
-  let dropDatabase: () => Promise<void>;
   const context: Context = { port: 0, eventKey: '', storedKeys: new Map() };
   /** Request id → the reason its log line must carry. */
   const reasons = new Map<string, string>();
 
   beforeAll(async () => {
-    const database = await createTestDatabase();
-    dropDatabase = database.drop;
-    db = connect(database.url);
-    const target = new URL(database.url);
+    db = connect(services.databaseUrl);
+    const target = new URL(services.databaseUrl);
     proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port) });
-    service = await startService({
-      DATABASE_URL: proxy.rewrite(database.url),
+    service = await services.start({
+      DATABASE_URL: proxy.rewrite(services.databaseUrl),
       CORS_ORIGINS: ORIGIN,
       HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
       HTTP_HEADERS_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
@@ -376,10 +375,8 @@ describe('one edge for every answer (both pipelines)', () => {
     }
   });
   afterAll(async () => {
-    await service?.stop();
     await proxy?.stop();
     await db?.destroy();
-    await dropDatabase?.();
   });
 
   const table = (cases: Case[]) =>
@@ -433,7 +430,7 @@ describe('one edge for every answer (both pipelines)', () => {
     // Lines are written asynchronously: wait until every one has arrived.
     await waitUntil(
       () => Promise.resolve([...reasons.keys()].every((id) => byId().has(id))),
-      10_000,
+      STUCK_AFTER_MS,
       () =>
         `log lines missing for ${[...reasons.keys()].filter((id) => !byId().has(id)).join(', ')}`,
     );

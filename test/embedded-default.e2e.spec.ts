@@ -5,7 +5,13 @@ import request from 'supertest';
 import { dataParent, freePort } from './support/embedded-server';
 import { OPEN_NOW, eventBody } from './support/fixtures';
 import { postJson } from './support/http-client';
-import { runUntilExit, startService, waitUntil, waitUntilReady } from './support/service-process';
+import {
+  STUCK_AFTER_MS,
+  runUntilExit,
+  startService,
+  waitUntil,
+  waitUntilReady,
+} from './support/service-process';
 
 const asRoot = process.getuid?.() === 0;
 
@@ -52,7 +58,7 @@ describe('the embedded default (DATABASE_URL unset)', () => {
       service.child.kill('SIGTERM');
       await waitUntil(
         async () => (await fetch(`${service.url}/health/ready`)).status === 503,
-        10_000,
+        STUCK_AFTER_MS,
         () => `readiness did not turn 503 while draining:\n${service.lines.slice(-20).join('\n')}`,
         service.exited,
       );
@@ -94,7 +100,7 @@ describe('the embedded default (DATABASE_URL unset)', () => {
       const clients = Array.from({ length: 8 }, (_, i) => client(i * 1_000_000 + 1));
       await waitUntil(
         () => Promise.resolve(statuses.length >= 100),
-        20_000,
+        STUCK_AFTER_MS,
         () => `the clients got ${statuses.length} answers`,
       );
       process.kill(-service.child.pid!, 'SIGINT');
@@ -132,7 +138,7 @@ describe('the embedded default (DATABASE_URL unset)', () => {
       const closed = folder(0o700);
       const { code, output } = await runUntilExit(
         { ...refusedStartEnv, ...(await embeddedEnv(join(closed, 'pg'))) },
-        30_000,
+        STUCK_AFTER_MS,
       );
       expect(code).toBe(1);
       expect(output).toContain('Golden Ticket could not start');
@@ -161,7 +167,7 @@ describe('the embedded default (DATABASE_URL unset)', () => {
     writeFileSync(join(dataDir, 'postgresql.conf'), 'this is not a setting\n');
     const { code, output } = await runUntilExit(
       { ...refusedStartEnv, ...(await embeddedEnv(dataDir)) },
-      30_000,
+      STUCK_AFTER_MS,
     );
     expect(code).toBe(1);
     const { msg } = JSON.parse(output.trim().split('\n').at(-1)!) as { msg: string };

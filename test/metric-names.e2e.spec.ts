@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { OPEN_NOW, createEvent, issue } from './support/fixtures';
 import { parseExposition } from './support/exposition';
-import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
-import { createTestDatabase } from './support/test-database';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import type { ServiceProcess } from './support/service-process';
 
 /** Units other than Prometheus' base units (seconds, bytes, ratios), as name segments. */
 const NON_BASE_UNITS = new Set([
@@ -63,19 +63,13 @@ function namingProblems({ name, type, help }: Family): string[] {
  * `promtool check metrics` on it must pass — and its series do not grow with users, keys or URLs.
  */
 describe('metric names and labels on a real scrape', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase();
   let service: ServiceProcess;
   let eventKey: string;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    service = await startService({ DATABASE_URL: database.url });
-    await waitUntilReady(service);
+    service = await services.start();
     eventKey = (await createEvent(service.url, { totalQuantity: 1_000, ...OPEN_NOW })).eventKey;
-  });
-  afterAll(async () => {
-    await service.stop();
-    await database.drop();
   });
 
   const scrape = async () => {

@@ -184,7 +184,8 @@ describe('metrics under a 429 storm, and guarded by METRICS_TOKEN', () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    // 3 a minute: the 27 after the first 3 have places 20 s and more away, past the delay bound.
+    // 3 a minute: the 27 after the first 3 have places 20 s and more away, past the delay bound (and the
+    // window fits the storm however busy the machine).
     t = await startTestApp({
       env: { THROTTLE_IP_LIMIT: '3', THROTTLE_IP_TTL_MS: '60000', METRICS_TOKEN: token },
     });

@@ -6,9 +6,11 @@ import { fingerprintOf } from '../src/idempotency/idempotency-rules';
 import { TicketIssuanceService } from '../src/tickets/ticket-issuance.service';
 import { FinalRefusals } from '../src/tickets/final-refusals';
 import { OPEN_NOW, createEvent, issue } from './support/fixtures';
-import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
+import { JsonAnswer, JsonPost, sendOnOpenConnections } from './support/http-client';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { STUCK_AFTER_MS, ServiceProcess, waitUntil } from './support/service-process';
 import { startTestApp, TestApp } from './support/test-app';
-import { createTestDatabase } from './support/test-database';
+import { connect } from './support/test-database';
 
 const SOLD_OUT = { statusCode: 409, message: '티켓이 모두 소진되었습니다.' };
 const CAPPED = {
@@ -24,14 +26,7 @@ const SWITCHED_OFF = { statusCode: 400, message: '현재 발급이 중단된 이
  */
 describe('one answer per Idempotency-Key', () => {
   describe('production build, two processes on one database', () => {
-    let database: Awaited<ReturnType<typeof createTestDatabase>>;
-    const services: ServiceProcess[] = [];
-    const start = async (env: Record<string, string> = {}) => {
-      const service = await startService({ DATABASE_URL: database.url, ...env });
-      services.push(service);
-      await waitUntilReady(service);
-      return service;
-    };
+    const services = servicesOnFreshDatabase();
     /** Resolves once `service` logged that it answers `eventKey` from memory. */
     const settled = (service: ServiceProcess, eventKey: string) =>
       waitUntil(
@@ -41,7 +36,7 @@ describe('one answer per Idempotency-Key', () => {
               .logs()
               .some((entry) => entry.eventKey === eventKey && typeof entry.holders === 'number'),
           ),
-        10_000,
+        STUCK_AFTER_MS,
         () => `${eventKey} not settled on ${service.url}`,
       );
     const soldOutEvent = async (via: ServiceProcess) => {
@@ -54,16 +49,8 @@ describe('one answer per Idempotency-Key', () => {
     const switchOff = (via: ServiceProcess, eventKey: string) =>
       request(via.url).patch(`/events/${eventKey}`).send({ isActive: false }).expect(200);
 
-    beforeAll(async () => {
-      database = await createTestDatabase();
-    });
-    afterAll(async () => {
-      await Promise.all(services.map((service) => service.stop()));
-      await database.drop();
-    });
-
     it('a stored 409 stays the answer after a switch-off, on an instance that has the event settled', async () => {
-      const [a, b] = [await start(), await start()];
+      const [a, b] = await Promise.all([services.start(), services.start()]);
       const event = await soldOutEvent(a);
       const key = randomUUID();
       const first = await issue(a.url, event.eventKey, 7, key).expect(409);
@@ -75,7 +62,7 @@ describe('one answer per Idempotency-Key', () => {
       // B re-reads the flag within a second: a user without a key is now told "switched off".
       await waitUntil(
         async () => (await issue(b.url, event.eventKey, 4)).status === 400,
-        10_000,
+        STUCK_AFTER_MS,
         () => 'B never saw the switch-off',
       );
       expect((await issue(b.url, event.eventKey, 4)).body).toEqual(SWITCHED_OFF);
@@ -86,13 +73,15 @@ describe('one answer per Idempotency-Key', () => {
     });
 
     it('keyed answers given while draining are committed: another instance replays them after a switch-off', async () => {
-      const a = await start({ SHUTDOWN_READINESS_DELAY_MS: '3000' });
-      const b = await start();
+      const [a, b] = await Promise.all([
+        services.start({ SHUTDOWN_READINESS_DELAY_MS: '3000' }),
+        services.start(),
+      ]);
       const event = await soldOutEvent(a);
       void a.child.kill('SIGTERM');
       await waitUntil(
         async () => (await fetch(`${a.url}/health/ready`)).status === 503,
-        10_000,
+        STUCK_AFTER_MS,
         () => 'A never turned unready',
       );
       const keys = Array.from({ length: 10 }, () => randomUUID());
@@ -108,6 +97,110 @@ describe('one answer per Idempotency-Key', () => {
         const again = await issue(b.url, event.eventKey, 100 + i, key).expect(409);
         expect(again.text).toBe(during[i].text);
         expect(again.headers['idempotent-replayed']).toBe('true');
+      }
+    });
+
+    /**
+     * The bench's two-instance storm once answered 27 keyed requests 500 "deadlock detected": two group
+     * commits (or a group commit and an issuance batch) wrote the same keys in the orders their requests
+     * came. Here the orders are forced with row locks the test holds: B's group writes c, then waits on y;
+     * A's group writes a, then waits on B for c; once y is free, B goes on to a — held by A.
+     */
+    it('keyed refusals committed on two instances at once, keys in opposite orders: no deadlock, one answer each', async () => {
+      const [a, b] = await Promise.all([services.start(), services.start()]);
+      const event = await soldOutEvent(a);
+      await issue(b.url, event.eventKey, 3).expect(409);
+      await settled(b, event.eventKey);
+      const run = randomUUID();
+      const keyOf = (name: string) => `${run}-${name}`;
+      const post = (name: string, userId: number): JsonPost => ({
+        path: `/events/${event.eventKey}/tickets`,
+        body: { userId },
+        headers: { 'idempotency-key': keyOf(name) },
+      });
+      const db = connect(services.databaseUrl);
+      const holders = {
+        x: await db.transaction(),
+        y: await db.transaction(),
+        z: await db.transaction(),
+      };
+      try {
+        for (const [name, holder] of Object.entries(holders)) {
+          await holder.raw(
+            `INSERT INTO idempotency_keys (idempotency_key, method, path, request_hash, lock_token,
+               locked_at, created_at, expires_at)
+             VALUES (?, 'POST', '/held', repeat('0', 64), gen_random_uuid(), now(), now(), now() + interval '1 hour')`,
+            [keyOf(name)],
+          );
+        }
+        const pids = Object.fromEntries(
+          await Promise.all(
+            Object.entries(holders).map(async ([name, holder]) => {
+              const { rows } = await holder.raw<{ rows: Array<{ pid: number }> }>(
+                'SELECT pg_backend_pid() AS pid',
+              );
+              return [name, rows[0].pid] as const;
+            }),
+          ),
+        );
+        /** Waits until `depth` statements wait in a chain on the holder of `name`'s key (1: on it directly). */
+        const blockedBy = (name: string, depth: 1 | 2) =>
+          waitUntil(
+            async () => {
+              const { rows } = await db.raw<{ rows: unknown[] }>(
+                depth === 1
+                  ? 'SELECT 1 FROM pg_stat_activity w WHERE ?::int = ANY(pg_blocking_pids(w.pid))'
+                  : `SELECT 1 FROM pg_stat_activity w, pg_stat_activity h
+                      WHERE h.pid = ANY(pg_blocking_pids(w.pid)) AND ?::int = ANY(pg_blocking_pids(h.pid))`,
+                [pids[name]],
+              );
+              return rows.length > 0;
+            },
+            STUCK_AFTER_MS,
+            () => `no statement waits on ${name} (${depth})`,
+          );
+        // Each service's lane is busy with a group stuck on a held key; what comes meanwhile is its next
+        // group, in the order it came (each request seen before the next is sent).
+        const inOrder = async (service: ServiceProcess, posts: JsonPost[]) => {
+          const answers: Array<Promise<JsonAnswer[]>> = [];
+          for (const one of posts) {
+            answers.push((await sendOnOpenConnections(service.url, [one]))());
+            await request(service.url).get('/health/live').expect(200);
+          }
+          return answers;
+        };
+        const onB = await inOrder(b, [post('x', 10)]);
+        const onA = await inOrder(a, [post('z', 20)]);
+        await Promise.all([blockedBy('x', 1), blockedBy('z', 1)]);
+        onB.push(...(await inOrder(b, [post('c', 12), post('y', 11), post('a', 13)])));
+        onA.push(...(await inOrder(a, [post('a', 13), post('c', 12)])));
+        // B's next group (c, y, a) starts: it writes c and waits on y.
+        await holders.x.rollback();
+        await blockedBy('y', 1);
+        // A's next group (a, c) starts: it writes a and waits on B for c.
+        await holders.z.rollback();
+        await blockedBy('y', 2);
+        // B goes on to a, which A holds: a deadlock, unless both wrote their keys in one order.
+        await holders.y.rollback();
+        const answers = (await Promise.all([...onA, ...onB])).flat();
+
+        expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 409));
+        for (const answer of answers) expect(answer.body).toEqual(SOLD_OUT);
+        const stored = await db('idempotencyKeys')
+          .whereIn('idempotencyKey', ['a', 'c', 'x', 'y', 'z'].map(keyOf))
+          .select('responseStatus');
+        expect(stored.map((row: { responseStatus: number }) => row.responseStatus)).toEqual(
+          [1, 2, 3, 4, 5].map(() => 409),
+        );
+        const errors = [a, b].flatMap((service) =>
+          service.logs().filter((entry) => Number(entry.level) >= 50),
+        );
+        expect(errors).toEqual([]);
+      } finally {
+        await Promise.all(
+          Object.values(holders).map((holder) => holder.rollback().catch(() => undefined)),
+        );
+        await db.destroy();
       }
     });
   });
@@ -137,7 +230,7 @@ describe('one answer per Idempotency-Key', () => {
       await issue(a.url, event.eventKey, 2).expect(409);
       await waitUntil(
         () => Promise.resolve(a.app.get(FinalRefusals).size >= 1),
-        5_000,
+        STUCK_AFTER_MS,
         () => 'not settled',
       );
       const key = randomUUID();

@@ -1,40 +1,28 @@
 import request from 'supertest';
 import { eventBody } from './support/fixtures';
-import {
-  ServiceProcess,
-  runUntilExit,
-  startService,
-  waitUntilReady,
-} from './support/service-process';
-import { connect, createTestDatabase } from './support/test-database';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { ServiceProcess, runUntilExit, startService } from './support/service-process';
+import { connect } from './support/test-database';
 
 /**
  * The production build (dist/src/main.js) in its own process: JSON logs with request ids, and SIGTERM in
  * the middle of a burst that must leave every answered request matching the database.
  */
 describe('the service process', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase();
   let service: ServiceProcess;
   let url: string;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    service = await startService({
-      DATABASE_URL: database.url,
+    service = await services.start({
       SHUTDOWN_READINESS_DELAY_MS: '1500',
       SHUTDOWN_GRACE_MS: '10000',
     });
     url = service.url;
-    await waitUntilReady(service);
-  });
-
-  afterAll(async () => {
-    if (service.child.exitCode === null) service.child.kill('SIGKILL');
-    await database.drop();
   });
 
   it('keeps instants exact whatever the process time zone (Seoul had an offset in seconds before 1908)', async () => {
-    const seoul = await startService({ DATABASE_URL: database.url, TZ: 'Asia/Seoul' });
+    const seoul = await startService({ DATABASE_URL: services.databaseUrl, TZ: 'Asia/Seoul' });
     try {
       const body = eventBody({ startAt: '1900-01-01T00:00:00Z', endAt: '2099-01-01T00:00:00Z' });
       const created = await request(seoul.url).post('/events').send(body).expect(201);
@@ -49,7 +37,7 @@ describe('the service process', () => {
   it('refuses to start in production with event administration open, naming ADMIN_TOKEN', async () => {
     const { code, output } = await runUntilExit({
       NODE_ENV: 'production',
-      DATABASE_URL: database.url,
+      DATABASE_URL: services.databaseUrl,
       ADMIN_TOKEN: '',
     });
     expect(code).toBe(1);
@@ -88,7 +76,7 @@ describe('the service process', () => {
       expect(entry.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     }
 
-    const verbose = await startService({ DATABASE_URL: database.url, LOG_LEVEL: 'debug' });
+    const verbose = await startService({ DATABASE_URL: services.databaseUrl, LOG_LEVEL: 'debug' });
     await verbose.stop();
     const debug = verbose.logs().filter((entry) => entry.level === 20);
     expect(debug).toContainEqual(
@@ -161,7 +149,7 @@ describe('the service process', () => {
     expect(answered.length).toBeGreaterThan(100);
     expect(answered.every((o) => o.status === 201)).toBe(true);
 
-    const db = connect(database.url);
+    const db = connect(services.databaseUrl);
     try {
       const tickets = await db('tickets').select('userId', 'id');
       const byUser = new Map(
@@ -183,7 +171,7 @@ describe('the service process', () => {
     'LOG_REQUESTS=%s writes every warn and error line and %i in 250 of the info lines',
     async (mode, infoLines) => {
       const service = await startService({
-        DATABASE_URL: database.url,
+        DATABASE_URL: services.databaseUrl,
         LOG_REQUESTS: mode,
         ADMIN_AUTH: 'token',
         ADMIN_TOKEN: 'admin-secret-0123456789',

@@ -53,6 +53,9 @@ describe('readiness and migrations', () => {
   });
 });
 
+/** An advisory lock key of the test's own (the service's namespaces are small constants). */
+const HELD_LOCK = [987_654, 1];
+
 /** Readiness means "can serve": a pool saturated by a peak of reads is serving, not unready. */
 describe('readiness at the peak', () => {
   let t: TestApp;
@@ -68,9 +71,12 @@ describe('readiness at the peak', () => {
     const event = await createEvent(t.url);
     const knex = t.app.get<Knex>(KNEX);
     const pool = knex.client.pool as { numPendingAcquires(): number };
-    // Every pooled connection is busy for a while, and 100 reads queue behind them.
+    // Every pooled connection is busy until the test lets go (it holds the lock they wait for: a sleep of
+    // fixed length ended before the probes did on a busy machine), and 100 reads queue behind them.
+    const holder = await t.db.transaction();
+    await holder.raw('SELECT pg_advisory_xact_lock(?, ?)', HELD_LOCK);
     const busy = Array.from({ length: 3 }, () =>
-      knex.raw('SELECT pg_sleep(1.5)').then((result) => result),
+      knex.raw('SELECT pg_advisory_xact_lock(?, ?)', HELD_LOCK).then((result) => result),
     );
     // Sent now (a supertest request goes out when awaited), so the probes meet the queue. Each reads an
     // event of its own: reads of one event share one query (the event views in memory).
@@ -79,14 +85,22 @@ describe('readiness at the peak', () => {
         .get(i === 0 ? `/events/${event.eventKey}` : `/events/not-created-${i}`)
         .then((response) => response),
     );
-    while (pool.numPendingAcquires() <= 12) await new Promise((resolve) => setTimeout(resolve, 5));
-    const probes = await Promise.all(
-      Array.from({ length: 4 }, () => request(t.url).get('/health/ready')),
-    );
-    // The old readiness said 503 once four times the pool was waiting; the pool is still saturated.
-    expect(pool.numPendingAcquires()).toBeGreaterThan(12);
-    expect(probes.map((p) => p.status)).toEqual([200, 200, 200, 200]);
-    expect(probes[0].body).toMatchObject({ status: 'ok', details: { database: { status: 'up' } } });
+    try {
+      while (pool.numPendingAcquires() <= 12)
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      const probes = await Promise.all(
+        Array.from({ length: 4 }, () => request(t.url).get('/health/ready')),
+      );
+      // The old readiness said 503 once four times the pool was waiting; the pool is still saturated.
+      expect(pool.numPendingAcquires()).toBeGreaterThan(12);
+      expect(probes.map((p) => p.status)).toEqual([200, 200, 200, 200]);
+      expect(probes[0].body).toMatchObject({
+        status: 'ok',
+        details: { database: { status: 'up' } },
+      });
+    } finally {
+      await holder.commit();
+    }
     await Promise.all(busy);
     const answered = await Promise.all(reads);
     expect(answered.map((r) => r.status)).toEqual([200, ...Array<number>(99).fill(404)]);

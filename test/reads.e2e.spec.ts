@@ -3,9 +3,10 @@ import request from 'supertest';
 import { toWireTimestamp } from '../src/common/time';
 import { VIEW_FRESHNESS_MS } from '../src/events/event-views.cache';
 import { OPEN_NOW, createEvent, issue } from './support/fixtures';
-import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
+import { seenWithin } from './support/freshness';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import type { ServiceProcess } from './support/service-process';
 import { startTestApp, TestApp } from './support/test-app';
-import { createTestDatabase } from './support/test-database';
 
 const CACHEABLE = `public, max-age=${VIEW_FRESHNESS_MS / 1000}`;
 const STRONG_ETAG = /^"[A-Za-z0-9_-]+"$/;
@@ -212,22 +213,12 @@ describe("a user's tickets with end-user tokens on", () => {
 
 /** Two production processes on one database: what one does reaches the other's reads in time. */
 describe('event reads across processes', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase();
   let a: ServiceProcess;
   let b: ServiceProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    [a, b] = await Promise.all([
-      startService({ DATABASE_URL: database.url }),
-      startService({ DATABASE_URL: database.url }),
-    ]);
-    await Promise.all([waitUntilReady(a), waitUntilReady(b)]);
-  });
-  afterAll(async () => {
-    // Either may be missing when a start failed (its error is the one to read).
-    await Promise.all([a?.stop(), b?.stop()]);
-    await database.drop();
+    [a, b] = await Promise.all([services.start(), services.start()]);
   });
 
   const readOn = async (service: ServiceProcess, eventKey: string) => {
@@ -236,26 +227,9 @@ describe('event reads across processes', () => {
     return answer.body as EventBody;
   };
 
-  /**
-   * Reads until `done` holds; the time from `since` (when the change was committed) must stay within the
-   * stated freshness plus the slack this busy machine adds: a read's own round trip and the poll's pause.
-   */
-  const within = async (
-    read: () => Promise<boolean>,
-    since: number,
-  ): Promise<{ elapsed: number; bound: number }> => {
-    const pollMs = 25;
-    let slowestRead = 0;
-    for (;;) {
-      const sentAt = Date.now();
-      const done = await read();
-      slowestRead = Math.max(slowestRead, Date.now() - sentAt);
-      const elapsed = Date.now() - since;
-      const bound = VIEW_FRESHNESS_MS + 2 * slowestRead + pollMs;
-      if (done || elapsed > 3 * VIEW_FRESHNESS_MS + bound) return { elapsed, bound };
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
-  };
+  /** Reads until `read` holds, within the stated freshness plus the slack measured (freshness.ts). */
+  const within = (read: () => Promise<boolean>, since: number) =>
+    seenWithin(VIEW_FRESHNESS_MS, read, since);
 
   it('tickets issued on one process show on the other within the stated freshness', async () => {
     const event = await createEvent(a.url, { totalQuantity: 100, dailyLimit: 50, ...OPEN_NOW });

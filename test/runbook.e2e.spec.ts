@@ -1,6 +1,6 @@
-import { createTestDatabase } from './support/test-database';
 import { bashBlocks, paste, pasteable, requestOf } from './support/pasted-blocks';
-import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { STUCK_AFTER_MS, ServiceProcess, waitUntil } from './support/service-process';
 
 const ADMIN_TOKEN = 'runbook-admin-token-0123456789abcdef';
 const METRICS_TOKEN = 'runbook-metrics-token-0123456789abcdef';
@@ -11,13 +11,11 @@ const METRICS_TOKEN = 'runbook-metrics-token-0123456789abcdef';
  * what each command prints is checked.
  */
 describe('the drop runbook, pasted', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase();
   let service: ServiceProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    service = await startService({
-      DATABASE_URL: database.url,
+    service = await services.start({
       NODE_ENV: 'production',
       ADMIN_AUTH: 'token',
       ADMIN_TOKEN,
@@ -26,18 +24,12 @@ describe('the drop runbook, pasted', () => {
       THROTTLE_IP_LIMIT: '100',
       THROTTLE_USER_LIMIT: '10',
     });
-    await waitUntilReady(service);
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await database?.drop();
   });
 
   it('runs every command as written, and each prints what the text says', async () => {
     const steps = paste(
       pasteable(bashBlocks('docs/runbook.md'), service.url),
-      { ADMIN_TOKEN, METRICS_TOKEN, DATABASE_URL: database.url },
+      { ADMIN_TOKEN, METRICS_TOKEN, DATABASE_URL: services.databaseUrl },
       ['curl ', 'psql ', 'uniq ', 'grep '],
     );
     const output = (request: string) =>
@@ -86,7 +78,7 @@ describe('the drop runbook, pasted', () => {
     const audit = () => service.logs().filter((line) => line.context === 'Audit');
     await waitUntil(
       () => Promise.resolve(audit().some((line) => line.msg === 'event corrected')),
-      60_000,
+      STUCK_AFTER_MS,
       () => `no audit line for the correction:\n${service.lines.slice(-10).join('\n')}`,
     );
     expect(audit().map((line) => line.msg)).toEqual(

@@ -1,8 +1,10 @@
 import { MIGRATION_NAMES } from '../migrations';
 import { randomUUID } from 'node:crypto';
 import { OPEN_NOW } from './support/fixtures';
-import { ServiceProcess, startService, waitUntilReady } from './support/service-process';
-import { connect, createTestDatabase } from './support/test-database';
+import { PATIENT_REDIS, suiteRedisUrl } from './support/redis-server';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { ServiceProcess, waitUntilReady } from './support/service-process';
+import { connect } from './support/test-database';
 
 const INSTANCES = 3;
 const TICKETS = 300;
@@ -24,25 +26,23 @@ interface Sent {
  * started together on an empty database, then a storm with retransmissions that land on another instance.
  */
 describe('scale out: three instances on one database', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase({ migrated: false });
   let instances: ServiceProcess[];
 
   beforeAll(async () => {
-    database = await createTestDatabase(false);
     const env = {
-      DATABASE_URL: database.url,
       DB_POOL_MAX: '10',
-      // Redis on 127.0.0.1:6379 (.ci/run starts it): the instances spend one budget.
-      REDIS_URL: 'redis://127.0.0.1:6379',
+      // The suite's own Redis: the instances spend one budget.
+      REDIS_URL: suiteRedisUrl(),
+      ...PATIENT_REDIS,
       THROTTLE_KEY_PREFIX: `scale-${randomUUID()}`,
       THROTTLE_USER_LIMIT: String(USER_LIMIT),
       THROTTLE_USER_TTL_MS: '60000',
     };
-    instances = await Promise.all(Array.from({ length: INSTANCES }, () => startService(env)));
-  });
-  afterAll(async () => {
-    await Promise.all(instances.map((instance) => instance.stop()));
-    await database.drop();
+    // Live, not yet ready: the first test watches them get ready.
+    instances = await Promise.all(
+      Array.from({ length: INSTANCES }, () => services.start(env, { ready: false })),
+    );
   });
 
   it('starts together on an empty database: all ready, migrations applied once', async () => {
@@ -51,7 +51,7 @@ describe('scale out: three instances on one database', () => {
       instance.logs().some((entry) => String(entry.msg).startsWith('applied migrations')),
     );
     expect(migrated).toHaveLength(1);
-    const db = connect(database.url);
+    const db = connect(services.databaseUrl);
     try {
       const applied = await db('knex_migrations').select('name');
       expect(applied.map((row: { name: string }) => row.name)).toEqual(MIGRATION_NAMES);
@@ -106,7 +106,7 @@ describe('scale out: three instances on one database', () => {
     expect(sent).toHaveLength(plan.length);
     expect(sent.filter((s) => s.status !== 201 && s.status !== 409)).toEqual([]);
 
-    const db = connect(database.url);
+    const db = connect(services.databaseUrl);
     try {
       const tickets: Array<{ userId: number; id: string }> = await db('tickets')
         .join('events', 'events.id', 'tickets.eventId')

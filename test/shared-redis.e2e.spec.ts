@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { SharedRedis } from '../src/throttling/throttler-redis';
-import { OwnRedis, startOwnRedis } from './support/own-redis';
+import { RedisServer, startRedisServer } from './support/redis-server';
 
 const TIMEOUT_MS = 50;
 
@@ -10,11 +10,11 @@ const TIMEOUT_MS = 50;
  * before the time-out passed; a Redis that stops answering (SIGSTOP: the connection stays open) fails it.
  */
 describe('SharedRedis: a silent Redis, not a busy process', () => {
-  let redis: OwnRedis;
+  let redis: RedisServer;
   let shared: SharedRedis;
 
   beforeAll(async () => {
-    redis = await startOwnRedis();
+    redis = await startRedisServer();
     shared = new SharedRedis(
       new Redis(redis.url, { enableOfflineQueue: true, maxRetriesPerRequest: 0 }),
       TIMEOUT_MS,

@@ -3,8 +3,8 @@ import { Socket, connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseExposition, valueOf } from './support/exposition';
 import { OPEN_NOW, createEvent, issue } from './support/fixtures';
-import { ServiceProcess, startService, waitUntil, waitUntilReady } from './support/service-process';
-import { createTestDatabase } from './support/test-database';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { STUCK_AFTER_MS, ServiceProcess, waitUntil } from './support/service-process';
 
 const REQUEST_TIMEOUT_MS = 2_000;
 const HEADERS_TIMEOUT_MS = 1_000;
@@ -106,27 +106,20 @@ const TIMED_OUT = {
  * answered in the error shape where anything can be answered, and is logged once at info.
  */
 describe('slow and hostile clients', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase();
   let service: ServiceProcess;
   let port: number;
   let eventKey: string;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    service = await startService({
-      DATABASE_URL: database.url,
+    service = await services.start({
       HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
       HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
       HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
       TRUST_PROXY: 'true',
     });
     port = Number(new URL(service.url).port);
-    await waitUntilReady(service);
     eventKey = (await createEvent(service.url, { totalQuantity: 10_000, ...OPEN_NOW })).eventKey;
-  });
-  afterAll(async () => {
-    await service.stop();
-    await database.drop();
   });
 
   it('answers a body that trickles in with 408 in the error shape, and closes', async () => {
@@ -207,7 +200,7 @@ describe('slow and hostile clients', () => {
         .filter((e) => e.msg === 'client closed the connection before the answer');
     await waitUntil(
       () => Promise.resolve(dropped().length >= 20),
-      30_000,
+      STUCK_AFTER_MS,
       () => `${dropped().length} of 20 dropped uploads logged`,
     );
     const lines = service.logs().slice(before);
@@ -220,7 +213,7 @@ describe('slow and hostile clients', () => {
     // Lines reach this process through a pipe, possibly after the clients saw their answers.
     await waitUntil(
       () => Promise.resolve(logged() >= timeoutsReceived),
-      30_000,
+      STUCK_AFTER_MS,
       () => `${logged()} timeouts logged, ${timeoutsReceived} received`,
     );
     const entries = service.logs();

@@ -1,13 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { parseExposition, valueOf } from './support/exposition';
-import {
-  ServiceProcess,
-  runUntilExit,
-  startService,
-  waitUntil,
-  waitUntilReady,
-} from './support/service-process';
-import { createTestDatabase } from './support/test-database';
+import { servicesOnFreshDatabase } from './support/service-fixture';
+import { STUCK_AFTER_MS, ServiceProcess, runUntilExit, waitUntil } from './support/service-process';
 
 /** One request on a connection of its own (the cluster hands each new connection to the next worker). */
 function getOnNewConnection(url: string): Promise<number> {
@@ -35,31 +29,19 @@ function getTextOnNewConnection(url: string): Promise<{ status: number; text: st
  * each spends its share of the (memory) throttle budget, a killed worker is replaced, SIGTERM drains both.
  */
 describe('WORKERS=2', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const services = servicesOnFreshDatabase();
   let service: ServiceProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    service = await startService({
-      DATABASE_URL: database.url,
+    service = await services.start({
       WORKERS: '2',
       THROTTLE_IP_LIMIT: '6',
       THROTTLE_IP_TTL_MS: '60000',
       SHUTDOWN_READINESS_DELAY_MS: '1000',
     });
-    await waitUntilReady(service);
-    await waitUntil(
-      () => Promise.resolve(listening().length === 2),
-      20_000,
-      () => 'the two workers did not both listen',
-    );
   });
 
   const listening = () => service.logs().filter((entry) => entry.msg === 'worker listening');
-  afterAll(async () => {
-    if (service.child.exitCode === null) service.child.kill('SIGKILL');
-    await database.drop();
-  });
 
   /** The pids that wrote request lines for `path`. */
   const answeringPids = (path: string) =>
@@ -114,7 +96,7 @@ describe('WORKERS=2', () => {
     process.kill(victim, 'SIGKILL');
     await waitUntil(
       () => Promise.resolve(service.logs().some((e) => e.msg === 'worker died: restarting it')),
-      10_000,
+      STUCK_AFTER_MS,
       () => 'the primary did not notice the dead worker',
     );
     expect(service.logs().find((e) => e.msg === 'worker died: restarting it')).toMatchObject({
@@ -125,7 +107,7 @@ describe('WORKERS=2', () => {
     // The replacement listens, then serves.
     await waitUntil(
       () => Promise.resolve(listening().length === 3),
-      15_000,
+      STUCK_AFTER_MS,
       () => 'no replacement worker listened',
     );
     const replacement = listening()[2].workerPid as number;
@@ -135,7 +117,7 @@ describe('WORKERS=2', () => {
         await getOnNewConnection(`${service.url}/events`);
         return answeringPids('/events').includes(replacement);
       },
-      5_000,
+      STUCK_AFTER_MS,
       () => 'the replacement worker answered nothing',
     );
   });

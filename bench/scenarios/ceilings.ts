@@ -7,7 +7,15 @@ import { Client } from 'pg';
 import scenario from '../../loadtest/scenario.json';
 import type { PlannedRequest } from '../load-client';
 import { CEILING_PORT, POOL_MAX, SCRIPTS } from '../service';
-import { NodeOptions, Process, latencySummary, runLoad, startProcess, waitFor } from '../support';
+import {
+  NodeOptions,
+  Process,
+  countingLoad,
+  latencySummary,
+  noUnexplained,
+  startProcess,
+  waitFor,
+} from '../support';
 
 export const ceilingUrl = `http://127.0.0.1:${CEILING_PORT}`;
 
@@ -34,15 +42,13 @@ export function ceilingPlan(count: number): PlannedRequest[] {
 export async function httpCeilingScenario(requestCount: number, node: NodeOptions) {
   const server = await startCeilingServer(node);
   try {
-    const results = await runLoad(
-      'http-ceiling',
-      ceilingPlan(requestCount),
-      [ceilingUrl],
-      scenario.connections,
-    );
+    const unexplained = noUnexplained();
+    const load = countingLoad([ceilingUrl], unexplained);
+    const results = await load('http-ceiling', ceilingPlan(requestCount), scenario.connections);
     return {
       requestsPerSecond: Math.round(requestCount / (results.durationMs / 1000)),
       latency: latencySummary(results.latencyMs),
+      unexplained,
     };
   } finally {
     server.child.kill('SIGTERM');

@@ -15,27 +15,31 @@
  * - `bareRoute`: the HTTP ceiling's bare Fastify route (bench/http-ceiling-server.ts), same Node, same client;
  * - `peerSoldOut` and `peerIssued`: the peer (bench/peer-server.ts), its process and Redis's, when Redis answers.
  */
-import Redis from 'ioredis';
 import scenario from '../../loadtest/scenario.json';
-import type { PlannedRequest } from '../load-client';
+import type { LoadResults, PlannedRequest } from '../load-client';
 import {
+  BenchService,
   Options,
-  SERVICE_PORT,
   SOLD_OUT,
   createEvent,
-  freshDatabase,
-  killIfRunning,
-  localRedis,
+  startBenchRedis,
   nodeOptions,
-  serviceReady,
-  serviceUrl,
-  startService,
-  stopService,
+  startBenchService,
   warmUp,
 } from '../service';
-import { NodeOptions, cpuTimeUs, peakRssMb, round2, runLoad, withCpu } from '../support';
+import {
+  NodeOptions,
+  Unexplained,
+  countingLoad,
+  cpuTimeUs,
+  noUnexplained,
+  peakRssMb,
+  round2,
+  sumUnexplained,
+  withCpu,
+} from '../support';
 import { ceilingPlan, ceilingUrl, startCeilingServer } from './ceilings';
-import { deleteKeys, localRedisPid, peerUrl, startPeer } from './peer';
+import { peerUrl, startPeer } from './peer';
 
 /** Requests of each kind over the rounds: the cheap kinds, and the issued one (each issues a ticket). */
 export const CPU_PHASES = { cheap: 30_000, issued: 9_000, rounds: 3 };
@@ -44,9 +48,12 @@ const PRIMER = 2_000;
 /** A phase ends this long after its last answer (idle costs ≈ 1 % of a core: ≈ 0.1 µs a request). */
 const SETTLE_MS = 250;
 
+/** Sends a plan to one process, counting what no rule explains (BenchService.load, countingLoad). */
+type Load = (name: string, plan: PlannedRequest[], connections: number) => Promise<LoadResults>;
+
 /** One kind of request against one process, round after round. */
 interface Kind {
-  baseUrl: string;
+  load: Load;
   /** The measured process, then (for the peer) Redis's. */
   pids: number[];
   /** The phase of round `round` (0-based). */
@@ -74,14 +81,16 @@ export async function cpuRun(serverUrl: string, options: Options) {
   const node = nodeOptions(options);
   const cleanup: Array<() => Promise<unknown>> = [];
   try {
-    const service = await serviceKinds(await freshDatabase(serverUrl), node, cleanup);
+    const service = await serviceKinds(serverUrl, node, cleanup);
+    // The bare route's and the peer's answers that no rule explains.
+    const others = noUnexplained();
     const kinds: Record<string, Kind> = {
       ...service.kinds,
-      bareRoute: await bareRouteKind(node, cleanup),
-      ...(await peerKinds(node, cleanup)),
+      bareRoute: await bareRouteKind(node, cleanup, others),
+      ...(await peerKinds(node, cleanup, others)),
     };
     const phases = await measureInRounds(kinds);
-    const serviceTotals = await stopService(service.process);
+    const [serviceTotals] = await service.service.stop();
     const bare = phases.bareRoute.cpuUsPerRequest;
     return {
       cpuUsPerRequest: Object.fromEntries(
@@ -98,6 +107,8 @@ export async function cpuRun(serverUrl: string, options: Options) {
       /** The service's issuance totals at shutdown (warm-up and primers included): how many were answered from memory. */
       serviceIssuanceTotals: serviceTotals,
       peerSkipped: 'peerSoldOut' in kinds ? undefined : 'Redis does not answer',
+      /** Warm-up, primers and phases: any 5xx but a 503 with Retry-After, any request without an answer. */
+      unexplained: sumUnexplained([service.service.unexplained, others]),
     };
   } finally {
     for (const step of cleanup.reverse()) await step();
@@ -116,7 +127,7 @@ async function measureInRounds(kinds: Record<string, Kind>): Promise<Record<stri
     for (const [name, kind] of Object.entries(kinds)) {
       const plan = kind.plan(round);
       const { result, cpuUs } = await withCpu(kind.pids, async () => {
-        const results = await runLoad(`cpu-${name}`, plan, [kind.baseUrl], scenario.connections);
+        const results = await kind.load(`cpu-${name}`, plan, scenario.connections);
         // What the phase left behind (asynchronous log writes, a last group commit) is the phase's cost.
         await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
         return results;
@@ -174,25 +185,27 @@ function roundRequests(eventKey: string, total: number, round: number, keyPrefix
 }
 
 /** An event of one ticket, issued: every later request of another user is a sold-out answer. */
-async function soldOutEvent(baseUrl: string, name: string): Promise<string> {
+async function soldOutEvent(baseUrl: string, name: string, load: Load): Promise<string> {
   const eventKey = await createEvent(baseUrl, name, 1);
-  await runLoad(`${name}-sell`, ticketRequests(eventKey, 1, 1), [baseUrl], 1);
+  await load(`${name}-sell`, ticketRequests(eventKey, 1, 1), 1);
   return eventKey;
 }
 
 /** The service, warmed up and primed, with its kinds; how much CPU it spends idle. */
 async function serviceKinds(
-  databaseUrl: string,
+  serverUrl: string,
   node: NodeOptions,
   cleanup: Array<() => Promise<unknown>>,
 ) {
-  const service = startService(SERVICE_PORT, { DATABASE_URL: databaseUrl }, node);
-  cleanup.push(() => Promise.resolve(killIfRunning(service)));
-  const baseUrl = serviceUrl(SERVICE_PORT);
-  await serviceReady(baseUrl);
-  await warmUp(baseUrl, 'cpu-warm-up');
-  const pid = service.child.pid!;
-  const eventKey = await soldOutEvent(baseUrl, 'cpu-sold-out');
+  const service: BenchService = await startBenchService(serverUrl, {
+    node,
+    warmUp: { name: 'cpu-warm-up' },
+  });
+  cleanup.push(() => service.close());
+  const baseUrl = service.url;
+  const load: Load = (name, plan, connections) => service.load(name, plan, connections);
+  const [pid] = service.pids;
+  const eventKey = await soldOutEvent(baseUrl, 'cpu-sold-out', load);
   const issuedEvent = await createEvent(baseUrl, 'cpu-issued', CPU_PHASES.issued);
   const keys = `${eventKey}-k`;
   const primerUsers = CPU_PHASES.cheap + 2;
@@ -201,14 +214,14 @@ async function serviceKinds(
     ticketRequests(eventKey, primerUsers, PRIMER, `${keys}-primer`),
     ticketRequests(eventKey, primerUsers, PRIMER, `${keys}-primer`),
   ]) {
-    await runLoad('cpu-primer', primer, [baseUrl], scenario.connections);
+    await load('cpu-primer', primer, scenario.connections);
   }
   // What the service spends doing nothing (background queries, timers), to judge the phases' figures by.
   const idleBefore = cpuTimeUs(pid);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const idleCpuUsPerSecond = Math.round((cpuTimeUs(pid) - idleBefore) / 2);
   const kind = (plan: Kind['plan'], expected: Kind['expected']): Kind => ({
-    baseUrl,
+    load,
     pids: [pid],
     plan,
     expected,
@@ -228,21 +241,23 @@ async function serviceKinds(
       (status) => status === 200,
     ),
   };
-  return { process: service, kinds, idleCpuUsPerSecond };
+  return { service, kinds, idleCpuUsPerSecond };
 }
 
 async function bareRouteKind(
   node: NodeOptions,
   cleanup: Array<() => Promise<unknown>>,
+  unexplained: Unexplained,
 ): Promise<Kind> {
   const server = await startCeilingServer(node);
   cleanup.push(async () => {
     server.child.kill('SIGTERM');
     await server.exited;
   });
-  await runLoad('cpu-bare-warm-up', ceilingPlan(5_000), [ceilingUrl], scenario.connections);
+  const load = countingLoad([ceilingUrl], unexplained);
+  await load('cpu-bare-warm-up', ceilingPlan(5_000), scenario.connections);
   return {
-    baseUrl: ceilingUrl,
+    load,
     pids: [server.child.pid!],
     plan: () => ceilingPlan(CPU_PHASES.cheap / CPU_PHASES.rounds),
     expected: soldOut,
@@ -253,39 +268,36 @@ async function bareRouteKind(
 async function peerKinds(
   node: NodeOptions,
   cleanup: Array<() => Promise<unknown>>,
+  unexplained: Unexplained,
 ): Promise<Record<string, Kind>> {
-  const redisUrl = await localRedis();
-  if (!redisUrl) return {};
+  const own = await startBenchRedis();
+  if ('skipped' in own) return {};
+  cleanup.push(() => own.stop());
   const prefix = `golden-ticket-bench-peer-cpu-${process.pid}-${Date.now()}`;
-  const redis = new Redis(redisUrl);
-  cleanup.push(async () => {
-    await deleteKeys(redis, `${prefix}:*`);
-    await redis.quit();
-  });
-  const peer = await startPeer(redisUrl, prefix, node);
+  const peer = await startPeer(own.url, prefix, node);
   cleanup.push(async () => {
     peer.child.kill('SIGTERM');
     await peer.exited;
   });
-  const pids = [peer.child.pid!, ...(await localRedisPid(redis, redisUrl))];
+  const pids = [peer.child.pid!, own.pid];
   await warmUp(peerUrl, 'cpu-peer-warm-up');
-  const eventKey = await soldOutEvent(peerUrl, 'cpu-peer-sold-out');
+  const load = countingLoad([peerUrl], unexplained);
+  const eventKey = await soldOutEvent(peerUrl, 'cpu-peer-sold-out', load);
   const issuedEvent = await createEvent(peerUrl, 'cpu-peer-issued', CPU_PHASES.issued);
-  await runLoad(
+  await load(
     'cpu-peer-primer',
     ticketRequests(eventKey, CPU_PHASES.cheap + 2, PRIMER),
-    [peerUrl],
     scenario.connections,
   );
   return {
     peerSoldOut: {
-      baseUrl: peerUrl,
+      load,
       pids,
       plan: (r) => roundRequests(eventKey, CPU_PHASES.cheap, r),
       expected: soldOut,
     },
     peerIssued: {
-      baseUrl: peerUrl,
+      load,
       pids,
       plan: (r) => roundRequests(issuedEvent, CPU_PHASES.issued, r),
       expected: issued,

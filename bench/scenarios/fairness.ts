@@ -14,22 +14,18 @@
  * instances on one address (a balancer spreading every attempt) with Redis and without: one order across
  * instances, and what is left of it when each instance keeps its own.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { Socket, connect, createServer } from 'node:net';
+import { Socket, connect } from 'node:net';
 import type { Knex } from 'knex';
 import {
+  BenchService,
   SERVICE_PORT,
   SOLD_OUT,
-  benchKnex,
   createEvent,
-  freshDatabase,
-  killIfRunning,
   nodeOptions,
   Options,
-  serviceReady,
   serviceUrl,
-  startService,
-  stopService,
+  startBenchRedis,
+  startBenchService,
 } from '../service';
 import { median, shuffle } from '../support';
 
@@ -299,40 +295,6 @@ async function runApps(
   };
 }
 
-/** A redis-server of the scenario's own on a free port, nothing on disk. */
-async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
-  const port = await new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const answers = () =>
-    new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once(
-        'data',
-        (data) => (socket.destroy(), resolve(data.toString().startsWith('+PONG'))),
-      );
-      socket.once('error', () => resolve(false));
-      socket.write('PING\r\n');
-    });
-  const deadline = Date.now() + 10_000;
-  while (!(await answers())) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error('redis-server did not start (Debian: apt-get install redis-server)');
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url: `redis://127.0.0.1:${port}`, child };
-}
-
 async function scrape(port: number): Promise<Record<string, number>> {
   const text = await (await fetch(`${serviceUrl(port)}/metrics`)).text();
   const value = (pattern: RegExp) =>
@@ -406,21 +368,27 @@ async function storm(
 
 async function variantRun(serverUrl: string, options: Options, variant: Variant, salt: number) {
   const { users: userCount, tickets, connections } = FAIRNESS;
-  const redis = variant.redis ? await startRedis() : undefined;
-  const databaseUrl = await freshDatabase(serverUrl);
-  const ports = Array.from({ length: variant.instances }, (_, i) => SERVICE_PORT + 20 + i);
+  const own = variant.redis ? await startBenchRedis() : undefined;
+  if (own && 'skipped' in own) throw new Error(`fairness with Redis: ${own.skipped}`);
+  const redis = own;
+  const firstPort = SERVICE_PORT + 20;
+  const ports = Array.from({ length: variant.instances }, (_, i) => firstPort + i);
   const env = {
-    DATABASE_URL: databaseUrl,
     TRUST_PROXY: '1',
     // The default configuration: none of the bench's throttle overrides.
     THROTTLE_IP_LIMIT: undefined,
     THROTTLE_USER_LIMIT: undefined,
     ...(redis ? { REDIS_URL: redis.url, THROTTLE_KEY_PREFIX: `fairness-${Date.now()}` } : {}),
   };
-  const services = ports.map((port) => startService(port, env, nodeOptions(options)));
-  const knex = benchKnex(databaseUrl);
+  let service: BenchService | undefined;
   try {
-    await Promise.all(ports.map((port) => serviceReady(serviceUrl(port))));
+    service = await startBenchService(serverUrl, {
+      node: nodeOptions(options),
+      instances: variant.instances,
+      firstPort,
+      env,
+    });
+    const knex = service.knex;
     const url = serviceUrl(ports[0]);
     // Warm-up (JIT, pool, the line's code) on an event, users and addresses of its own.
     const warmUpKey = await createEvent(url, 'fairness-warm-up', tickets);
@@ -437,13 +405,14 @@ async function variantRun(serverUrl: string, options: Options, variant: Variant,
     const before = await scrapeAll(ports);
     const run = await storm(ports, knex, eventKey, users, tickets, { eventKey, port: ports[0] });
     const after = await scrapeAll(ports);
-    await Promise.all(services.map(stopService));
+    const warnings = service.warnings();
+    await service.stop();
     // Each time an instance found Redis gone (a refused or timed-out command): its line was its own meanwhile.
-    const redisLost = services.flatMap((service) =>
-      service.lines
-        .filter((line) => line.includes('Redis unreachable'))
-        .map((line) => String((JSON.parse(line) as { reason?: unknown }).reason)),
-    );
+    const redisLost = warnings
+      .filter((line) => line.includes('Redis unreachable'))
+      .map((line) =>
+        String((JSON.parse(line.slice(line.indexOf('{'))) as { reason?: unknown }).reason),
+      );
 
     const holders = await holdersOf(knex, eventKey);
     const byUserId = new Map(users.map((user) => [user.userId, user]));
@@ -485,9 +454,8 @@ async function variantRun(serverUrl: string, options: Options, variant: Variant,
       invariants: await invariants(knex, eventKey, tickets, holders, users),
     };
   } finally {
-    services.forEach(killIfRunning);
-    await knex.destroy();
-    redis?.child.kill('SIGKILL');
+    await service?.close();
+    await redis?.stop();
   }
 }
 

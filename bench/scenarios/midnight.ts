@@ -65,6 +65,9 @@ export async function runMidnightScenario(
       if (issuedCount !== numbers.dailyLimit)
         problems.push(`${day}: ${issuedCount} issued, cap ${numbers.dailyLimit}`);
     }
+    // In process, over fetch (which throws on a request without an answer): a 5xx is the one thing to see.
+    const serverErrors = statuses.filter((status) => status >= 500).length;
+    if (serverErrors > 0) problems.push(`${serverErrors} answers were 5xx`);
     const issued = statuses.filter((status) => status === 201).length;
     if (issued !== numbers.dailyLimit * 2)
       problems.push(`${issued} answered 201, expected ${numbers.dailyLimit * 2}`);

@@ -5,33 +5,35 @@
  * Unkeyed: the same plan without a single key, against a service of its own on a fresh database. Skipped
  * with a note when Redis does not answer.
  */
-import { readFileSync } from 'node:fs';
-import Redis from 'ioredis';
 import scenario from '../../loadtest/scenario.json';
 import type { LoadResults } from '../load-client';
 import {
+  BenchService,
   Options,
   PEER_PORT,
   Planned,
   SCRIPTS,
-  SERVICE_PORT,
-  benchKnex,
   checkInvariants,
   createEvent,
-  freshDatabase,
   issuanceRates,
-  killIfRunning,
-  localRedis,
+  startBenchRedis,
   nodeOptions,
-  serviceReady,
-  serviceUrl,
-  startService,
-  stopService,
+  startBenchService,
   stormPlan,
+  ticketsAnswered,
   warmUp,
   withoutKeys,
 } from '../service';
-import { NodeOptions, Process, round2, runLoad, startProcess, waitFor, withCpu } from '../support';
+import {
+  NodeOptions,
+  Process,
+  countingLoad,
+  noUnexplained,
+  round2,
+  startProcess,
+  waitFor,
+  withCpu,
+} from '../support';
 
 export const peerUrl = `http://127.0.0.1:${PEER_PORT}`;
 
@@ -51,36 +53,39 @@ export type PeerRun = Awaited<ReturnType<typeof peerRun>>;
  * unkeyed, peer unkeyed.
  */
 export async function peerRun(serverUrl: string, options: Options, keyed?: StormFigures) {
-  const redisUrl = await localRedis();
-  if (!redisUrl) {
-    const skipped = `Redis does not answer at ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}`;
-    console.log(`peer skipped: ${skipped}`);
-    return { skipped };
+  const own = await startBenchRedis();
+  if ('skipped' in own) {
+    console.log(`peer skipped: ${own.skipped}`);
+    return { skipped: own.skipped };
   }
-  const databaseUrl = await freshDatabase(serverUrl);
+  const redisUrl = own.url;
   const node = nodeOptions(options);
   const prefix = `golden-ticket-bench-peer-${process.pid}-${Date.now()}`;
-  const redis = new Redis(redisUrl);
-  const service = startService(SERVICE_PORT, { DATABASE_URL: databaseUrl }, node);
-  const knex = benchKnex(databaseUrl);
+  let service: BenchService | undefined;
   let peer: Process | undefined;
   try {
     peer = await startPeer(redisUrl, prefix, node);
-    const baseUrl = serviceUrl(SERVICE_PORT);
-    await serviceReady(baseUrl);
-    await warmUp(baseUrl, 'peer-service-warm-up');
+    service = await startBenchService(serverUrl, {
+      node,
+      warmUp: { name: 'peer-service-warm-up' },
+    });
     await warmUp(peerUrl, 'peer-warm-up');
-    const servicePids = [service.child.pid!];
-    const peerPids = [peer.child.pid!, ...(await localRedisPid(redis, redisUrl))];
+    const peerPids = [peer.child.pid!, own.pid];
+    const peerUnexplained = noUnexplained();
+    const peerLoad = countingLoad([peerUrl], peerUnexplained);
+    const onService = service;
+    const serviceStorm = (name: string, planOf: (eventKey: string) => Planned[]) =>
+      storm(onService.url, name, onService.pids, planOf, (plan) => onService.load(name, plan));
+    const peerStorm = (name: string, planOf: (eventKey: string) => Planned[]) =>
+      storm(peerUrl, name, peerPids, planOf, (plan) => peerLoad(name, plan, scenario.connections));
 
-    const serviceKeyedStorm = keyed
-      ? undefined
-      : await storm(baseUrl, 'service-keyed', servicePids, keyedPlan);
-    const peerKeyed = await storm(peerUrl, 'peer-keyed', peerPids, keyedPlan);
-    const serviceUnkeyed = await storm(baseUrl, 'service-unkeyed', servicePids, unkeyedPlan);
-    const peerUnkeyed = await storm(peerUrl, 'peer-unkeyed', peerPids, unkeyedPlan);
+    const serviceKeyedStorm = keyed ? undefined : await serviceStorm('service-keyed', keyedPlan);
+    const peerKeyed = await peerStorm('peer-keyed', keyedPlan);
+    const serviceUnkeyed = await serviceStorm('service-unkeyed', unkeyedPlan);
+    const peerUnkeyed = await peerStorm('peer-unkeyed', unkeyedPlan);
 
-    await stopService(service);
+    await service.stop();
+    const knex = service.knex;
     const serviceInvariants = await Promise.all(
       [serviceUnkeyed, ...(serviceKeyedStorm ? [serviceKeyedStorm] : [])].map((s) =>
         checkInvariants(knex, s.eventKey, scenario.tickets, s.plan, s.results),
@@ -116,16 +121,16 @@ export async function peerRun(serverUrl: string, options: Options, keyed?: Storm
         ok: serviceInvariants.every((i) => i.ok) && peerInvariants.length === 0,
         problems: [...serviceInvariants.flatMap((i) => i.problems), ...peerInvariants],
       },
+      /** The service's (warm-up included) and the peer's storms: any 5xx but a 503 with Retry-After, any request without an answer. */
+      unexplained: { service: service.unexplained, peer: peerUnexplained },
     };
   } finally {
-    killIfRunning(service);
+    await service?.close();
     if (peer) {
       peer.child.kill('SIGTERM');
       await peer.exited;
     }
-    await deleteKeys(redis, `${prefix}:*`);
-    await redis.quit();
-    await knex.destroy();
+    await own.stop();
   }
 }
 
@@ -139,18 +144,17 @@ const figures = ({
   issuedTicketsPerSecond,
 });
 
-/** A storm of `plan` (made for the event created) with its figures, and its CPU per request on `pids`. */
+/** A storm of `plan` (made for the event created), sent by `load`, with its figures and its CPU per request on `pids`. */
 async function storm(
   baseUrl: string,
   name: string,
   pids: number[],
   planOf: (eventKey: string) => Planned[],
+  load: (plan: Planned[]) => Promise<LoadResults>,
 ) {
   const eventKey = await createEvent(baseUrl, name, scenario.tickets);
   const plan = planOf(eventKey);
-  const { result: results, cpuUs } = await withCpu(pids, () =>
-    runLoad(name, plan, [baseUrl], scenario.connections),
-  );
+  const { result: results, cpuUs } = await withCpu(pids, () => load(plan));
   const rates = issuanceRates(plan, results);
   return {
     eventKey,
@@ -180,35 +184,9 @@ export async function startPeer(
   return peer;
 }
 
-/** Redis's own process when it runs here (its CPU is the peer's other half). */
-export async function localRedisPid(redis: Redis, redisUrl: string): Promise<number[]> {
-  const host = new URL(redisUrl).hostname;
-  if (host !== '127.0.0.1' && host !== 'localhost') return [];
-  const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('redis') ? [pid] : [];
-  } catch {
-    return [];
-  }
-}
-
-export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
-
 /** The peer's answers against its own promise: exactly the tickets there were, one per user, always the same. */
 function peerProblems(plan: Planned[], results: LoadResults): string[] {
-  const ticketOf = new Map<number, Set<string>>();
-  plan.forEach((request, index) => {
-    const ticketId = results.ticketId[index];
-    if (ticketId)
-      ticketOf.set(request.userId, (ticketOf.get(request.userId) ?? new Set()).add(ticketId));
-  });
+  const ticketOf = ticketsAnswered(plan, results);
   const problems: string[] = [];
   if (ticketOf.size !== scenario.tickets)
     problems.push(`peer: ${ticketOf.size} users got a ticket, expected ${scenario.tickets}`);

@@ -5,63 +5,53 @@
 import scenario from '../../loadtest/scenario.json';
 import {
   Options,
-  SERVICE_PORT,
-  benchKnex,
   checkInvariants,
   createEvent,
-  freshDatabase,
   issuanceRates,
-  killIfRunning,
   nodeOptions,
-  serviceReady,
-  serviceUrl,
-  startService,
-  stopService,
+  startBenchService,
   stormPlan,
-  warmUp,
 } from '../service';
-import { latencySummary, peakRssMb, round2, runLoad, withCpu } from '../support';
+import { latencySummary, peakRssMb, round2, withCpu } from '../support';
 import { databaseCeilingScenario, httpCeilingScenario } from './ceilings';
 import { peerRun } from './peer';
 
 export type SurgeRun = Awaited<ReturnType<typeof surgeRun>>;
 
 export async function surgeRun(serverUrl: string, options: Options) {
-  const databaseUrl = await freshDatabase(serverUrl);
-  const surge = await surgeScenario(databaseUrl, options);
+  const surge = await surgeScenario(serverUrl, options);
   const httpCeiling = await httpCeilingScenario(surge.plan.length, nodeOptions(options));
-  const databaseCeiling = await databaseCeilingScenario(databaseUrl);
+  const databaseCeiling = await databaseCeilingScenario(surge.databaseUrl);
   const summary = summarizeSurge(surge, httpCeiling, databaseCeiling);
   const peer = await peerRun(serverUrl, options, summary.surge);
   return { ...summary, peer };
 }
 
-async function surgeScenario(databaseUrl: string, options: Options) {
-  const service = startService(
-    SERVICE_PORT,
-    { DATABASE_URL: databaseUrl },
-    nodeOptions(options, true),
-  );
-  const baseUrl = serviceUrl(SERVICE_PORT);
-  const knex = benchKnex(databaseUrl);
+async function surgeScenario(serverUrl: string, options: Options) {
+  const service = await startBenchService(serverUrl, {
+    node: nodeOptions(options, true),
+    warmUp: { name: 'warm-up' },
+  });
   try {
-    await serviceReady(baseUrl);
-    await warmUp(baseUrl, 'warm-up');
-    const eventKey = await createEvent(baseUrl, 'surge', scenario.tickets);
+    const eventKey = await createEvent(service.url, 'surge', scenario.tickets);
     const plan = stormPlan(eventKey, scenario.users, scenario.retransmitRatio);
     const {
       result: results,
       cpuUs: [cpuUs],
-    } = await withCpu([service.child.pid!], () =>
-      runLoad('surge', plan, [baseUrl], scenario.connections),
+    } = await withCpu(service.pids, () => service.load('surge', plan));
+    const peakRss = peakRssMb(service.pids[0]);
+    const [totals] = await service.stop();
+    const invariants = await checkInvariants(
+      service.knex,
+      eventKey,
+      scenario.tickets,
+      plan,
+      results,
     );
-    const peakRss = peakRssMb(service.child.pid!);
-    const totals = await stopService(service);
-    const invariants = await checkInvariants(knex, eventKey, scenario.tickets, plan, results);
-    return { plan, results, peakRss, cpuUs, totals, invariants };
+    const { databaseUrl, unexplained } = service;
+    return { databaseUrl, plan, results, peakRss, cpuUs, totals, invariants, unexplained };
   } finally {
-    killIfRunning(service);
-    await knex.destroy();
+    await service.close();
   }
 }
 
@@ -93,6 +83,8 @@ function summarizeSurge(
       latencyMsByOutcome,
       worstP99Ms: worstP99,
       serverErrors: results.status.filter((status) => status >= 500 || status < 0).length,
+      /** Warm-up included: any 5xx but a 503 with Retry-After, any request without an answer. */
+      unexplained: surge.unexplained,
       serializationRetriesPerIssuedTicket: surge.totals.retries / Math.max(1, surge.totals.issued),
       issuanceTotals: surge.totals,
       servicePeakRssMb: surge.peakRss,

@@ -26,6 +26,15 @@ export interface ResponseToStore {
 
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
+/**
+ * The order every statement that writes several keys writes them in: the same keys written by two
+ * instances at once (a retransmission on another instance, a group commit beside an issuance batch) then
+ * wait on each other in turn. In the order their requests came, two such statements can each hold a key
+ * the other wants next: a deadlock, which PostgreSQL breaks after deadlock_timeout by failing one of them
+ * (a bench storm answered a whole group 500 so).
+ */
+export const KEY_ORDER = "ORDER BY a->>'key'"; // each statement names its JSON rows `a`
+
 /** A key record as one JSON object (`k` is the idempotency_keys row), to read many in one statement. */
 export const RECORD_JSON = `jsonb_build_object(
   'idempotencyKey', k.idempotency_key, 'method', k.method, 'path', k.path,
@@ -121,7 +130,7 @@ export class IdempotencyRepository {
    * The group commit of answers given without a batch (AnswerGroupCommit), in one statement: each answer is
    * stored unless its key is there already. Returns the keys stored, and the records of the others as this
    * statement saw them; a key written by a transaction that committed while this statement waited on it is
-   * in neither, for the caller to read again.
+   * in neither, for the caller to read again. Rows go in in key order (KEY_ORDER).
    */
   async insertAnswers(
     db: Knex,
@@ -151,6 +160,7 @@ export class IdempotencyRepository {
          SELECT a->>'key', a->>'method', a->>'path', a->>'requestHash', (a->>'status')::smallint,
                 a->'headers', a->>'body', (a->>'at')::timestamptz, (a->>'expires')::timestamptz
            FROM answer
+          ${KEY_ORDER}
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING idempotency_key
        )

@@ -3,7 +3,12 @@ import type { Knex } from 'knex';
 import { isUniqueViolation } from '../database/pg-errors';
 import { EventModel } from '../events/event.model';
 import type { StoredResponse } from '../idempotency/idempotency-claim';
-import { RECORD_JSON, RecordJson, recordOf } from '../idempotency/idempotency.repository';
+import {
+  KEY_ORDER,
+  RECORD_JSON,
+  RecordJson,
+  recordOf,
+} from '../idempotency/idempotency.repository';
 import type { ClaimTiming, IdempotentRequest, KeyRecord } from '../idempotency/idempotency-rules';
 import { ConcurrentIssuanceError } from './concurrent-issuance.error';
 import type { HeldTicket } from './issuance-policy';
@@ -88,7 +93,7 @@ export class IssuanceRepository {
    * answer. Each key was judged claimable on this transaction's snapshot; a key another transaction wrote
    * meanwhile makes PostgreSQL refuse the ON CONFLICT update under SERIALIZABLE (40001), so the batch runs
    * again and judges it anew. Throws ConcurrentIssuanceError (retryable) when another transaction issued to
-   * one of the users first.
+   * one of the users first. The keys go in in key order (KEY_ORDER), as the group commit's do.
    */
   async write(
     db: Knex,
@@ -132,6 +137,7 @@ export class IssuanceRepository {
            SELECT a->>'key', a->>'method', a->>'path', a->>'requestHash', (a->>'status')::smallint,
                   a->'headers', a->>'body', ?::timestamptz, ?::timestamptz
              FROM jsonb_array_elements(?::jsonb) a
+            ${KEY_ORDER}
            ON CONFLICT (idempotency_key) DO UPDATE
              SET method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
                  lock_token = NULL, locked_at = NULL, response_status = excluded.response_status,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,13 +78,38 @@ export async function startControlledPostgres(database: string): Promise<Control
   };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+/** Where freePort looks: from here up to the kernel's ephemeral range. */
+const LOWEST_PORT = 10_000;
+
+/** The first port of Linux's ephemeral range (LOWEST_PORT elsewhere: freePort then takes listen(0)'s). */
+function ephemeralRangeStart(): number {
+  try {
+    return Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+  } catch {
+    return LOWEST_PORT;
+  }
+}
+
+/**
+ * A port of 127.0.0.1 free now, for a process to listen on in a moment. Picked below the kernel's ephemeral
+ * range: a port from that range (what listen(0) gives) may go to an outgoing connection in the seconds
+ * before the process listens — seen beside busy loops, a service failing with EADDRINUSE. Random, tried
+ * until one binds.
+ */
+export async function freePort(): Promise<number> {
+  const span = ephemeralRangeStart() - LOWEST_PORT;
+  for (;;) {
+    const port = span > 1_000 ? LOWEST_PORT + Math.floor(Math.random() * span) : 0;
+    const bound = await new Promise<number | undefined>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(undefined));
+      server.listen(port, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      });
     });
-  });
+    if (bound !== undefined) return bound;
+  }
 }

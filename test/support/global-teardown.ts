@@ -1,8 +1,8 @@
 import { finishObserving } from './openapi-coverage';
+import { SuiteServers, stopSuiteServers } from './suite-servers';
 
 export default async function globalTeardown(): Promise<void> {
-  const embedded = (globalThis as { embeddedPostgres?: { remove(): Promise<void> } })
-    .embeddedPostgres;
-  await embedded?.remove();
+  const servers = (globalThis as { suiteServers?: SuiteServers }).suiteServers;
+  if (servers) await stopSuiteServers(servers);
   finishObserving();
 }

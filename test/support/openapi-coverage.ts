@@ -50,10 +50,13 @@ export function observeResponses(fastify: FastifyInstance): void {
   });
 }
 
-/** Keeps the document the observations are checked against (the first app of the run serves it). */
-export async function keepDocument(url: string): Promise<void> {
+/**
+ * Keeps the document the observations are checked against (the first app of the run serves it). An app
+ * with a test's own per-IP limit (`env`) is not asked: the request would spend the budget the test counts.
+ */
+export async function keepDocument(url: string, env: Record<string, unknown>): Promise<void> {
   const dir = process.env[DIR_VARIABLE];
-  if (!dir || existsSync(join(dir, DOCUMENT_FILE))) return;
+  if (!dir || env.THROTTLE_IP_LIMIT !== undefined || existsSync(join(dir, DOCUMENT_FILE))) return;
   const response = await fetch(`${url}/docs-json`);
   writeFileSync(join(dir, DOCUMENT_FILE), await response.text());
 }

@@ -7,6 +7,14 @@ import { keepDocument, observe } from './openapi-coverage';
 /** The production build's entry point (built by the global setup). */
 export const MAIN_JS = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
 
+/**
+ * How long a wait for a process (a start, readiness, a worker, a log line) goes on before the process counts
+ * as stuck. Generous on purpose, not a measure of speed: a start takes 1–3 s on an idle machine and 10–30 s
+ * beside two busy loops with other services starting; a wait that ends sooner returns at once, and a
+ * process that exits ends it at once too. Jest's testTimeout (jest.config.js) is longer still.
+ */
+export const STUCK_AFTER_MS = 120_000;
+
 export interface ServiceProcess {
   url: string;
   child: ChildProcess;
@@ -18,6 +26,17 @@ export interface ServiceProcess {
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
 }
+
+/**
+ * The tests are the clients, and on a busy machine a test's client may connect and send its request
+ * seconds later: Node counts the headers timeout from the connection, so the production 5 s gave storms
+ * (scale-out, concurrency) a 408 or two beside busy loops. Slow clients are slow-clients.e2e's to test,
+ * with the production settings it sets itself.
+ */
+export const TEST_CLIENT_TIMEOUTS = {
+  HTTP_HEADERS_TIMEOUT_MS: String(STUCK_AFTER_MS),
+  HTTP_REQUEST_TIMEOUT_MS: String(STUCK_AFTER_MS),
+};
 
 /**
  * The service as operators run it — `node dist/src/main.js` in a process of its own, JSON logs on stdout —
@@ -46,6 +65,7 @@ export async function startService(
           THROTTLE_IP_LIMIT: '1000000',
           THROTTLE_USER_LIMIT: '1000000',
           SHUTDOWN_READINESS_DELAY_MS: '0',
+          ...TEST_CLIENT_TIMEOUTS,
           ...env,
         }
       : { ...env, PORT: port },
@@ -82,13 +102,19 @@ export async function startService(
       }
     }
   });
-  await waitUntil(
-    async () => (await fetch(`${url}/health/live`)).ok,
-    30_000,
-    () => `the service at ${url} did not start:\n${lines.slice(-20).join('\n')}`,
-    exited,
-  );
-  await keepDocument(url);
+  try {
+    await waitUntil(
+      async () => (await fetch(`${url}/health/live`)).ok,
+      STUCK_AFTER_MS,
+      () => `the service at ${url} did not start:\n${lines.slice(-20).join('\n')}`,
+      exited,
+    );
+  } catch (error) {
+    // Not left running behind the failed test (a stuck start, or workers of a primary that exited).
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    throw error;
+  }
+  await keepDocument(url, env);
   return service;
 }
 
@@ -131,7 +157,7 @@ export async function waitUntil(
 }
 
 /** Resolves once /health/ready answers 200. */
-export function waitUntilReady(service: ServiceProcess, timeoutMs = 30_000): Promise<void> {
+export function waitUntilReady(service: ServiceProcess, timeoutMs = STUCK_AFTER_MS): Promise<void> {
   return waitUntil(
     async () => (await fetch(`${service.url}/health/ready`)).ok,
     timeoutMs,

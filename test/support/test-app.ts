@@ -4,6 +4,7 @@ import { AppConfig, loadConfig } from '../../src/config/config';
 import { ManualClock } from '../../src/clock/manual-clock';
 import { bootApp } from './boot-app';
 import { keepDocument } from './openapi-coverage';
+import { TEST_CLIENT_TIMEOUTS } from './service-process';
 import { connect, createTestDatabase } from './test-database';
 
 export interface TestApp {
@@ -40,13 +41,14 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     THROTTLE_USER_LIMIT: '1000000',
     // Swagger UI's static files need ESM-only packages that Jest cannot load; the process test checks /docs.
     DOCS_UI: 'false',
+    ...TEST_CLIENT_TIMEOUTS,
     ...options.env,
   });
   const clock = new ManualClock(options.now ?? '2026-03-01T12:00:00Z');
   const app = await bootApp(config, clock);
   const db = connect(databaseUrl);
   const url = await app.getUrl();
-  await keepDocument(url);
+  await keepDocument(url, options.env ?? {});
   return {
     app,
     url,

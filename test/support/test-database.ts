@@ -11,13 +11,17 @@ export function testServerUrl(url: string, database: string): string {
   return parsed.toString();
 }
 
+export interface TestDatabase {
+  url: string;
+  /** Drops it, closing whatever connections are still open to it. */
+  drop(): Promise<void>;
+}
+
 /**
  * A fresh database for one test file: migrated (cloned from the template built by the global setup), or
  * empty when `migrated` is false.
  */
-export async function createTestDatabase(
-  migrated = true,
-): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createTestDatabase(migrated = true): Promise<TestDatabase> {
   const baseUrl = process.env.TEST_DATABASE_URL;
   if (!baseUrl) throw new Error('TEST_DATABASE_URL is unset: run the tests through jest');
   const base = new URL(baseUrl).pathname.slice(1);
