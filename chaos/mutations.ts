@@ -145,7 +145,12 @@ export function mutatedBuild(root: string, name: string, cleanup: Cleanup): stri
 
 export function applyMutation(dist: string, mutation: Mutation): void {
   const path = join(dist, mutation.file);
-  const text = readFileSync(path, 'utf8');
+  writeFileSync(path, mutationTarget(dist, mutation).replace(mutation.find, mutation.replace));
+}
+
+/** The compiled file a mutation breaks, once its target text is found there exactly once. */
+export function mutationTarget(dist: string, mutation: Mutation): string {
+  const text = readFileSync(join(dist, mutation.file), 'utf8');
   const found = text.split(mutation.find).length - 1;
   if (found !== 1) {
     throw new Error(
@@ -153,5 +158,5 @@ export function applyMutation(dist: string, mutation: Mutation): void {
         'the code it breaks has changed — update chaos/mutations.ts',
     );
   }
-  writeFileSync(path, text.replace(mutation.find, mutation.replace));
+  return text;
 }

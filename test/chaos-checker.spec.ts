@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckInput, check } from '../chaos/checker';
 import { Entry, MESSAGES, isFinal } from '../chaos/history';
-import { applyMutation } from '../chaos/mutations';
+import { MUTATIONS, applyMutation, mutationTarget } from '../chaos/mutations';
 
 const ROOT = join(__dirname, '..');
 /** The run's time 0 on the service clock: 23:59 KST, so 00:00 KST is at +60 s. */
@@ -554,6 +554,15 @@ describe('chaos mutations', () => {
       }),
     ).toThrow(/occurs 0 times in src\/main.js/);
   });
+
+  // The by-hand mutation runs (chaos/README.md) stay runnable: a change to the code a mutation breaks fails
+  // here, in the suite, instead of at the next run of the list.
+  it.each(MUTATIONS.map((mutation) => [mutation.name, mutation]))(
+    '%s still finds its target once in the production build',
+    (_name, mutation) => {
+      expect(() => mutationTarget(join(ROOT, 'dist'), mutation)).not.toThrow();
+    },
+  );
 
   // The proof that the harness can fail: a build that answers keyed requests before their records commit
   // (a copy of dist/, mutated).
