@@ -50,7 +50,7 @@ export interface Options {
   node: string;
   /** `node --version` of that binary, as the service reports it. */
   serviceNode: string;
-  /** Where the surge's (and the reads') service writes a V8 CPU profile (`--cpu-prof DIR`), to find where time goes. */
+  /** Where the surge's (the reads', the CPU rounds') service writes a V8 CPU profile (`--cpu-prof DIR`), to find where time goes. */
   cpuProfileDir?: string;
 }
 
