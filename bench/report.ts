@@ -353,7 +353,7 @@ function reportPeer(
     ratios,
     perRun: measured,
     targets: {
-      keyedAtLeast075Peer: ratios.keyedToPeer >= 0.75,
+      keyedAtLeast09Peer: ratios.keyedToPeer >= 0.9,
       unkeyedAtLeast09Peer: ratios.unkeyedToPeer >= 0.9,
       noUnexplainedAnswers: measured.every(
         (run) => run.unexplained.service.count + run.unexplained.peer.count === 0,
@@ -429,8 +429,8 @@ function reportCpu(
     servicePeakRssMb: median(cpuRuns.map((run) => run.servicePeakRssMb)),
     perRun: cpuRuns,
     targets: {
-      soldOutAtMost16BareRoute: toBareRoute.soldOut <= 1.6,
-      soldOutKeyedAtMost19BareRoute: toBareRoute.soldOutKeyed <= 1.9,
+      soldOutAtMost15BareRoute: toBareRoute.soldOut <= 1.5,
+      soldOutKeyedAtMost17BareRoute: toBareRoute.soldOutKeyed <= 1.7,
       peakRssAtMost300Mb: cpuRuns.every((run) => run.servicePeakRssMb <= 300),
       noUnexplainedAnswers: cpuRuns.every((run) => run.unexplained.count === 0),
     },

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --runs 3] [-- --only surge|scale-out|reads|cpu|peer|fairness] [-- --node PATH] [-- --cpu-prof DIR]`:
+ * `[BENCH_PORT=3390] npm run bench [-- --runs 3] [-- --only surge|scale-out|reads|cpu|peer|fairness] [-- --node PATH] [-- --cpu-prof DIR]`:
  * the opening-second surge against the production build, side by side with this machine's HTTP and database
  * ceilings and with the peer (a Fastify + Redis Lua service) measured in the same run, then the invariants
  * checked in the database; the KST-midnight cap scenario; the scale-out scenario (the same kind of storm

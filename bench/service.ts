@@ -27,9 +27,14 @@ import {
   waitFor,
 } from './support';
 
-export const SERVICE_PORT = 3390;
-export const CEILING_PORT = 3391;
-export const PEER_PORT = 3392;
+/**
+ * The measured processes' ports: from BENCH_PORT (3390), the scenarios' others above it (scale-out +10,
+ * fairness +20). Another worktree's bench on the same machine takes another BENCH_PORT: on a port already
+ * taken the service would not start, and the load would go to the other bench's service.
+ */
+export const SERVICE_PORT = Number(process.env.BENCH_PORT ?? 3390);
+export const CEILING_PORT = SERVICE_PORT + 1;
+export const PEER_PORT = SERVICE_PORT + 2;
 export const POOL_MAX = 20;
 export const SOLD_OUT = '티켓이 모두 소진되었습니다.';
 /** The compiled scripts the bench starts (this file runs from dist/bench). */
@@ -50,7 +55,7 @@ export interface Options {
   node: string;
   /** `node --version` of that binary, as the service reports it. */
   serviceNode: string;
-  /** Where the surge's (and the reads') service writes a V8 CPU profile (`--cpu-prof DIR`), to find where time goes. */
+  /** Where the surge's (the reads', the CPU rounds') service writes a V8 CPU profile (`--cpu-prof DIR`), to find where time goes. */
   cpuProfileDir?: string;
 }
 

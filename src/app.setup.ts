@@ -1,5 +1,5 @@
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { LogController } from 'fastify';
+import { FastifyReply, FastifyRequest, LogController } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AdminAuth } from './auth/admin-auth';
 import { UserAuth } from './auth/user-auth';
@@ -8,7 +8,7 @@ import { httpServerOptions, limitConnections } from './http/http-server';
 import { useJsonBodiesOnly } from './http/json-body';
 import { isDocument, pageHeaders, stampAnswer } from './http/security-headers';
 import { validateInput } from './http/route-input';
-import { routeFlagsOf } from './common/route-flags';
+import { decorateRouteOfRequest, routeFlagsOf, routePatternOf } from './common/route-flags';
 import { Metrics, UNMATCHED_ROUTE } from './metrics/metrics';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.module';
@@ -74,31 +74,43 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
     );
   }
   const page = pageHeaders();
+  decorateRouteOfRequest(fastify);
   // One hook, its steps in order: each may refuse, and a refusal costs nothing after it.
   fastify.addHook('preHandler', async (request, reply) => {
     await admission.admit(request);
     await users.check(request);
     await throttler.checkUser(request);
-    // (The route's flags read once for both: each read of routeOptions builds an object.)
     const flags = routeFlagsOf(request);
     admin.check(request, flags);
     // An invalid request is a 400 whatever its Idempotency-Key: the key is not looked at.
     validateInput(request, flags);
     return idempotency.preHandler(request, reply);
   });
-  fastify.addHook('onSend', (request, reply, payload) =>
-    idempotency.onSend(request, reply, payload),
-  );
   const shutdown = app.get(ShutdownState);
-  fastify.addHook('onSend', (request, reply, payload, done) => {
-    // Every answer, whoever sent it (a route, a hook's refusal, a CORS preflight, the 404): onSend sees all.
+  // Every answer, whoever sent it (a route, a hook's refusal, a CORS preflight, the 404): onSend sees all.
+  // One hook, two steps: the answer is kept for its Idempotency-Key first (it may become a 503), then stamped.
+  const stamp = (request: FastifyRequest, reply: FastifyReply): void => {
     stampAnswer(reply, request.id);
     // A document (Swagger UI's page) gets helmet's headers for pages too.
     if (isDocument(reply.getHeader('content-type'))) void reply.headers(page);
     // Answers sent while draining close their connection, so a keep-alive client sends its next request on
     // a new one (through the balancer, elsewhere) instead of on a socket the server closes once it is idle.
     if (shutdown.shuttingDown) void reply.header('connection', 'close');
-    done(null, payload);
+  };
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    const kept = idempotency.onSend(request, reply, payload);
+    if (!(kept instanceof Promise)) {
+      stamp(request, reply);
+      done(null, kept);
+      return;
+    }
+    kept.then(
+      (sent: unknown) => {
+        stamp(request, reply);
+        done(null, sent);
+      },
+      (error: Error) => done(error),
+    );
   });
   const metrics = app.get(Metrics);
   const logRequest = requestLogger(config.logRequests);
@@ -106,7 +118,7 @@ export async function prepareApp(app: NestFastifyApplication): Promise<NestFasti
     logRequest(request, reply);
     metrics.observeRequest(
       request.method,
-      request.routeOptions.url ?? UNMATCHED_ROUTE,
+      routePatternOf(request) ?? UNMATCHED_ROUTE,
       reply.statusCode,
       reply.elapsedTime / 1000,
     );

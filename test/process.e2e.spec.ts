@@ -199,6 +199,10 @@ describe('the service process', () => {
     const entries = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const requests = entries.filter((entry) => entry.msg === 'request completed');
     expect(requests.length).toBeGreaterThan(100);
+    // ISO-8601 UTC with milliseconds, in the order the lines were written (each millisecond's text made once).
+    const times = entries.map((entry) => entry.time as string);
+    for (const time of times) expect(time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect([...times].sort()).toEqual(times);
     for (const entry of requests) {
       expect(typeof entry.requestId).toBe('string');
       expect(entry).toHaveProperty('latencyMs');

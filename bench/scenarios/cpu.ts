@@ -81,7 +81,7 @@ export async function cpuRun(serverUrl: string, options: Options) {
   const node = nodeOptions(options);
   const cleanup: Array<() => Promise<unknown>> = [];
   try {
-    const service = await serviceKinds(serverUrl, node, cleanup);
+    const service = await serviceKinds(serverUrl, nodeOptions(options, true), cleanup);
     // The bare route's and the peer's answers that no rule explains.
     const others = noUnexplained();
     const kinds: Record<string, Kind> = {

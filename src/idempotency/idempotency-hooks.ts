@@ -1,6 +1,6 @@
 import { ExecutionContext, Injectable, createParamDecorator } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { routeFlagsOf } from '../common/route-flags';
+import { routeFlagsOf, routePatternOf } from '../common/route-flags';
 import type { IdempotencyClaim, StoredResponse } from './idempotency-claim';
 import { verifiedUserOf } from '../auth/user-auth';
 import {
@@ -66,7 +66,7 @@ export class IdempotencyHooks {
       key: scopedKey(key, verifiedUserOf(request)),
       fingerprint: fingerprintOf(
         request.method,
-        request.routeOptions.url ?? request.url,
+        routePatternOf(request) ?? request.url,
         request.params,
         request.body,
       ),
@@ -92,7 +92,11 @@ export class IdempotencyHooks {
     this.metrics.idempotency.inc({ result });
   }
 
-  async onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  /**
+   * The payload to send, or a promise of it while the answer is being kept: most answers (no claim, or one
+   * the use case stored) are sent without waiting a promise's turn.
+   */
+  onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown): unknown {
     const claim = claims.get(request);
     if (!claim) return payload;
     if (claim.stored) {
@@ -100,6 +104,15 @@ export class IdempotencyHooks {
       this.count('stored');
       return payload;
     }
+    return this.keep(request, reply, payload, claim);
+  }
+
+  private async keep(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    claim: IdempotencyClaim,
+  ): Promise<unknown> {
     claims.delete(request);
     try {
       // Not kept (as Stripe does): a 5xx, so a retry can succeed, and a 400, which on these routes is always

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { routeFlagsOf } from '../common/route-flags';
+import { routeFlagsOf, routePatternOf } from '../common/route-flags';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const extraFields = new WeakMap<FastifyRequest, Record<string, unknown>>();
@@ -17,7 +17,9 @@ export function addRequestLogFields(
   request: FastifyRequest,
   fields: Record<string, unknown>,
 ): void {
-  extraFields.set(request, { ...extraFields.get(request), ...fields });
+  const added = extraFields.get(request);
+  // (Most requests add once: their fields are kept as given, not copied.)
+  extraFields.set(request, added ? { ...added, ...fields } : fields);
 }
 
 /** Statuses that say the service is shedding or refusing callers: worth an operator's look. */
@@ -75,7 +77,7 @@ export function requestLogger(
       // Flat fields: Fastify's logger serializes `req`/`res` keys its own way.
       method: request.method,
       url: request.url,
-      route: request.routeOptions.url,
+      route: routePatternOf(request),
       statusCode: status,
       latencyMs: Math.round(reply.elapsedTime * 10) / 10,
       ...extraFields.get(request),
