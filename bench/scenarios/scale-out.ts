@@ -1,7 +1,10 @@
 /** Scale out: the same kind of storm over 1, 2, 3 instances on one database. */
 import scenario from '../../loadtest/scenario.json';
+import { withDatabaseCost } from '../database-cost';
+import type { LoadResults } from '../load-client';
 import {
   Options,
+  Planned,
   SERVICE_PORT,
   checkInvariants,
   createEvent,
@@ -10,30 +13,47 @@ import {
   startBenchService,
   stormPlan,
 } from '../service';
+import { withCpu } from '../support';
 
 export type ScaleOutRun = Awaited<ReturnType<typeof scaleOutRun>>;
 
 export async function scaleOutRun(serverUrl: string, options: Options) {
   // One budget across the instances, through a Redis of the bench's own.
   const redis = await startBenchRedis();
-  const redisUrl = 'url' in redis ? redis.url : undefined;
+  const own = 'url' in redis ? redis : undefined;
   const byInstances: Array<Awaited<ReturnType<typeof scaleOutStorm>>> = [];
   try {
     for (const instances of scenario.scaleOut.instances) {
-      byInstances.push(await scaleOutStorm(serverUrl, instances, options, redisUrl));
+      byInstances.push(await scaleOutStorm(serverUrl, instances, options, own));
     }
   } finally {
-    if ('url' in redis) await redis.stop();
+    if (own) await own.stop();
   }
-  return { redis: redisUrl !== undefined, byInstances };
+  return { redis: own !== undefined, byInstances };
+}
+
+/**
+ * The storm's requests by what they cost (the capacity model's kinds): originals issued or refused sold
+ * out (each keyed), keyed copies, and unkeyed copies refused or answered with the user's ticket.
+ */
+export function requestMix(plan: Planned[], results: LoadResults) {
+  const mix = { issued: 0, keyedRefusal: 0, keyedCopy: 0, unkeyedRefusal: 0, unkeyedTicket: 0 };
+  plan.forEach((request, i) => {
+    const answered = results.status[i] === 200 || results.status[i] === 201;
+    if (request.kind === 'original') mix[answered ? 'issued' : 'keyedRefusal']++;
+    else if (request.kind === 'retransmit-key') mix.keyedCopy++;
+    else mix[answered ? 'unkeyedTicket' : 'unkeyedRefusal']++;
+  });
+  return mix;
 }
 
 async function scaleOutStorm(
   serverUrl: string,
   instances: number,
   options: Options,
-  redisUrl?: string,
+  redis?: { url: string; pid: number },
 ) {
+  const redisUrl = redis?.url;
   const { users, tickets, connections, retransmitRatio } = scenario.scaleOut;
   // Started together on an empty database: they migrate once between them.
   const service = await startBenchService(serverUrl, {
@@ -55,13 +75,28 @@ async function scaleOutStorm(
     );
     const eventKey = await createEvent(service.url, 'scale-out', tickets);
     const plan = stormPlan(eventKey, users, retransmitRatio, targetOf);
-    const results = await service.load(`scale-out-${instances}`, plan, connections);
+    // What the storm cost every process: the instances, Redis, PostgreSQL, the load client (the model's check).
+    const {
+      result: { result: results, cpuUs },
+      cost,
+    } = await withDatabaseCost(service.knex, () =>
+      withCpu([...service.pids, ...(redis ? [redis.pid] : [])], () =>
+        service.load(`scale-out-${instances}`, plan, connections),
+      ),
+    );
     const totals = await service.stop();
     const invariants = await checkInvariants(service.knex, eventKey, tickets, plan, results);
     return {
       instances,
       requests: plan.length,
       requestsPerSecond: Math.round(plan.length / (results.durationMs / 1000)),
+      mix: requestMix(plan, results),
+      cost: {
+        ...cost,
+        loadDurationMs: results.durationMs,
+        serviceCpuUs: cpuUs.slice(0, instances).reduce((sum, us) => sum + us, 0),
+        redisCpuUs: redis ? cpuUs[instances] : 0,
+      },
       unavailable503: results.status.filter((status) => status === 503).length,
       /** Warm-up included: any 5xx but a 503 with Retry-After, any request without an answer. */
       unexplained: service.unexplained,
