@@ -108,7 +108,8 @@ export async function databaseServer(): Promise<{
     return { serverUrl: process.env.DATABASE_URL, stopServer: async () => {} };
   const embedded = await startEmbeddedPostgres({
     dir: join(scratch, 'pg'),
-    port: 54391,
+    // A free port: another bench (another worktree's) may hold any fixed one.
+    port: await freePort(),
     persistent: false,
     database: 'golden_ticket_bench',
   });
