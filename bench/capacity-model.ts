@@ -3,7 +3,7 @@
  * drop needs, and checked against the scale-out storms run on this machine.
  */
 import { availableParallelism } from 'node:os';
-import type { ModelKind, RequestCost } from './scenarios/capacity';
+import type { KeyStoreCosts, ModelKind, RequestCost } from './scenarios/capacity';
 import type { ScaleOutRun } from './scenarios/scale-out';
 import { round2 } from './support';
 
@@ -11,21 +11,7 @@ export interface UnitCosts {
   perRequest: Record<ModelKind, RequestCost>;
   /** PostgreSQL's CPU per event-view refresh (every held event re-read), µs. */
   refreshDatabaseCpuUs: number;
-  keyStore: {
-    rows: number;
-    insert: {
-      rowsPerSecond: number;
-      databaseCpuUsPerRow: number;
-      walBytesPerRow: number;
-      diskBytesPerRow: number;
-    };
-    purge: { rowsPerSecond: number; databaseCpuUsPerRow: number; walBytesPerRow: number };
-    vacuumAfterPurge: {
-      rowsPerSecond: number;
-      databaseCpuUsPerRow: number;
-      walBytesPerRow: number;
-    };
-  };
+  keyStore: KeyStoreCosts;
   memory: { bytesPerHeldEvent: number; bytesPerRememberedKey: number };
 }
 
@@ -45,7 +31,7 @@ function unitOf(kind: keyof Mix, instances: number): ModelKind {
   return 'soldOut';
 }
 
-type Resource = keyof Omit<RequestCost, 'requests'>;
+type Resource = keyof Omit<RequestCost, 'requests' | 'transactions'>;
 
 function predictedTotal(units: UnitCosts, mix: Mix, instances: number, resource: Resource): number {
   return (Object.keys(mix) as Array<keyof Mix>).reduce(
@@ -55,15 +41,38 @@ function predictedTotal(units: UnitCosts, mix: Mix, instances: number, resource:
 }
 
 /**
+ * PostgreSQL's CPU as rows and transactions: a key row (the key store's, alone), a ticket beside its key row
+ * (the issued phase's cost less its key rows and its transactions), a transaction (a group commit's statement
+ * or an issuance batch) beside its rows.
+ */
+export function databaseUnits(units: UnitCosts) {
+  const { databaseCpuUsPerRowAlone: row, databaseCpuUsPerStatement: transaction } = units.keyStore;
+  const issued = units.perRequest.issued;
+  const ticket = issued.databaseCpuUs - row - (issued.transactions * transaction) / issued.requests;
+  return { row, ticket, transaction };
+}
+
+/** PostgreSQL's CPU for a storm: its key rows, its tickets, its transactions (as counted). */
+function predictedDatabaseCpuUs(units: UnitCosts, storm: Storm): number {
+  const { row, ticket, transaction } = databaseUnits(units);
+  const { mix, instances } = storm;
+  // A keyed copy on another instance than its original's is judged by the database (an insert that finds it).
+  const keyRows = mix.issued + mix.keyedRefusal + (instances > 1 ? mix.keyedCopy : 0);
+  return keyRows * row + mix.issued * ticket + (storm.cost.transactions ?? 0) * transaction;
+}
+
+/**
  * The model's prediction for one scale-out storm against what it measured. Throughput is bounded by each
  * instance (one event loop: at most one core, `instances` × 10⁶ / its µs per request) and by the machine
  * (the cores the neighbours left, measured over the storm, shared by everything a request costs: the
- * instances, Redis, PostgreSQL, the load client).
+ * instances, Redis, PostgreSQL, the load client). PostgreSQL's CPU is predicted from the storm's rows and
+ * its transactions as counted (the one figure taken from the storm itself, with the neighbours' cores).
  */
 export function checkModel(units: UnitCosts, storm: Storm) {
   const { instances, requests, cost } = storm;
   const total = (resource: Resource) => predictedTotal(units, storm.mix, instances, resource);
   const perRequest = (resource: Resource) => total(resource) / requests;
+  const databaseCpuUs = predictedDatabaseCpuUs(units, storm);
   const ours =
     cost.serviceCpuUs + cost.redisCpuUs + cost.databaseCpuUs + cost.clientCpuUs + cost.benchCpuUs;
   const neighbourCores = Math.max(0, (cost.machineBusyUs - ours) / (cost.durationMs * 1000));
@@ -71,7 +80,7 @@ export function checkModel(units: UnitCosts, storm: Storm) {
   const everything =
     perRequest('serviceCpuUs') +
     perRequest('redisCpuUs') +
-    perRequest('databaseCpuUs') +
+    databaseCpuUs / requests +
     perRequest('clientCpuUs');
   const instanceBound = (instances * 1e6) / perRequest('serviceCpuUs');
   const machineBound = (freeCores * 1e6) / everything;
@@ -79,7 +88,7 @@ export function checkModel(units: UnitCosts, storm: Storm) {
   const ratio = (predicted: number, measured: number) => round2(predicted / measured);
   const checks = {
     throughput: ratio(predictedRps, storm.requestsPerSecond),
-    databaseCpu: ratio(total('databaseCpuUs'), cost.databaseCpuUs),
+    databaseCpu: ratio(databaseCpuUs, cost.databaseCpuUs),
     wal: ratio(total('walBytes'), cost.walBytes),
     serviceCpu: ratio(total('serviceCpuUs'), cost.serviceCpuUs),
   };
@@ -89,7 +98,12 @@ export function checkModel(units: UnitCosts, storm: Storm) {
     neighbourCores: round2(neighbourCores),
     predictedRps,
     measuredRps: storm.requestsPerSecond,
-    predictedDatabaseCpuUs: Math.round(total('databaseCpuUs')),
+    transactions: cost.transactions,
+    /** The storm's transactions per second and instance (group commits and batches), for the drops' model. */
+    transactionsPerInstanceSecond: Math.round(
+      (cost.transactions ?? 0) / (cost.loadDurationMs / 1000) / instances,
+    ),
+    predictedDatabaseCpuUs: Math.round(databaseCpuUs),
     measuredDatabaseCpuUs: Math.round(cost.databaseCpuUs),
     predictedWalBytes: Math.round(total('walBytes')),
     measuredWalBytes: cost.walBytes,
@@ -121,8 +135,11 @@ const PLANNED_UTILISATION = 0.7;
 /** Event-view refreshes per second per instance while its events are read (REREAD_AFTER_MS = 500). */
 const REFRESHES_PER_SECOND = 2;
 
-/** What a drop of `users` needs in its busiest second, and the day's key records. */
-export function sizeDrop(units: UnitCosts, users: number) {
+/**
+ * What a drop of `users` needs in its busiest second, and the day's key records. `transactionsPerInstanceSecond`:
+ * the group commits and batches an instance runs a second in a storm (measured by the model's check).
+ */
+export function sizeDrop(units: UnitCosts, users: number, transactionsPerInstanceSecond: number) {
   const t = TRAFFIC;
   const presses = users * t.pressesPerUser;
   const issued = Math.min(t.tickets, users);
@@ -150,10 +167,18 @@ export function sizeDrop(units: UnitCosts, users: number) {
   const instances = Math.max(1, Math.ceil(serviceCores / PLANNED_UTILISATION));
   const keyRows = presses * t.keyedShare;
   const keyRowsPeakPerSecond = peak(keyRows);
-  const refreshCpuUs = instances * REFRESHES_PER_SECOND * units.refreshDatabaseCpuUs;
-  const databaseCores = (sum('databaseCpuUs') + refreshCpuUs) / 1e6;
+  const database = databaseUnits(units);
+  // Keyed resends judged by the database (another instance than their press's) are key rows too.
+  const keyStoreCpuUs = peak(keyRows + keyedResends) * database.row;
+  const transactionsPerSecond = instances * transactionsPerInstanceSecond;
+  const databaseCpuUs =
+    keyStoreCpuUs +
+    peak(issued) * database.ticket +
+    transactionsPerSecond * database.transaction +
+    instances * REFRESHES_PER_SECOND * units.refreshDatabaseCpuUs;
+  const databaseCores = databaseCpuUs / 1e6;
   const { insert, purge, vacuumAfterPurge } = units.keyStore;
-  const keyStoreCores = (keyRowsPeakPerSecond * insert.databaseCpuUsPerRow) / 1e6;
+  const keyStoreCores = keyStoreCpuUs / 1e6;
   return {
     users,
     requestsPerMinute: Math.round(requestsInMinute),
@@ -161,7 +186,8 @@ export function sizeDrop(units: UnitCosts, users: number) {
     instances,
     serviceCores: round2(serviceCores),
     databaseCores: round2(databaseCores / PLANNED_UTILISATION),
-    /** Of the database's CPU in the busiest second, the key records' inserts. */
+    transactionsPerSecond: Math.round(transactionsPerSecond),
+    /** Of the database's CPU in the busiest second, the key records' rows. */
     keyStoreShareOfDatabase: round2(keyStoreCores / databaseCores),
     walMbPerSecond: round2(sum('walBytes') / 1e6),
     redisCores: round2(sum('redisCpuUs') / 1e6),

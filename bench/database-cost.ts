@@ -68,6 +68,20 @@ async function walLsn(knex: Knex): Promise<string> {
   return rows[0].lsn;
 }
 
+/** Commits and rollbacks of the database `knex` talks to, as its statistics hold them so far. */
+async function transactionsSoFar(knex: Knex): Promise<number> {
+  const { rows } = await knex.raw<{ rows: Array<{ n: string }> }>(
+    `SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`,
+  );
+  return Number(rows[0].n);
+}
+
+/**
+ * A backend that has just reported its statistics reports again once it has been idle this long
+ * (PostgreSQL's PGSTAT_IDLE_INTERVAL, 10 s): then every transaction of a phase is counted.
+ */
+const STATISTICS_FLUSHED_MS = 11_000;
+
 export interface PhaseCost {
   durationMs: number;
   /** PostgreSQL's CPU time, every process of the server. */
@@ -80,14 +94,19 @@ export interface PhaseCost {
   benchCpuUs: number;
   /** Every core's busy time, ours and the neighbours'. */
   machineBusyUs: number;
+  /** Transactions of the database (statements outside one included), when counted: the bench's own are few. */
+  transactions?: number;
 }
 
 /** Runs `work` and returns, with its result, what it cost the database server and the machine. */
 export async function withDatabaseCost<T>(
   knex: Knex,
   work: () => Promise<T>,
+  { countTransactions = false } = {},
 ): Promise<{ result: T; cost: PhaseCost }> {
   const postmaster = await postmasterOf(knex);
+  if (countTransactions) await new Promise((resolve) => setTimeout(resolve, STATISTICS_FLUSHED_MS));
+  const transactionsBefore = countTransactions ? await transactionsSoFar(knex) : 0;
   const lsn = await walLsn(knex);
   const before = {
     at: performance.now(),
@@ -108,6 +127,11 @@ export async function withDatabaseCost<T>(
     'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), ?::pg_lsn)::bigint AS bytes',
     [lsn],
   );
+  let transactions: number | undefined;
+  if (countTransactions) {
+    await new Promise((resolve) => setTimeout(resolve, STATISTICS_FLUSHED_MS));
+    transactions = (await transactionsSoFar(knex)) - transactionsBefore;
+  }
   return {
     result,
     cost: {
@@ -117,6 +141,7 @@ export async function withDatabaseCost<T>(
       clientCpuUs: after.client - before.client,
       benchCpuUs: after.bench.user + after.bench.system - before.bench.user - before.bench.system,
       machineBusyUs: after.machine - before.machine,
+      transactions,
     },
   };
 }

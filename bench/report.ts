@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import scenario from '../loadtest/scenario.json';
-import { DROPS, TRAFFIC, UnitCosts, sizeDrop } from './capacity-model';
+import { DROPS, TRAFFIC, UnitCosts, databaseUnits, sizeDrop } from './capacity-model';
 import { CAPACITY, CapacityRun, MODEL_KINDS } from './scenarios/capacity';
 import { CPU_PHASES, CpuRun } from './scenarios/cpu';
 import { FairnessRun, reportFairness } from './scenarios/fairness';
@@ -489,14 +489,19 @@ function reportCapacity(
 ): boolean {
   if (runs.length === 0) return true;
   const units: UnitCosts = medianOfShape(runs.map((run) => run.units));
-  const drops = DROPS.map((users) => sizeDrop(units, users));
   const checks = runs.flatMap((run) => run.check);
+  const transactionsPerInstanceSecond = median(
+    checks.map((check) => check.transactionsPerInstanceSecond),
+  );
+  const drops = DROPS.map((users) => sizeDrop(units, users, transactionsPerInstanceSecond));
   const invariants = runs.every((run) =>
     run.scaleOut.byInstances.every((storm) => storm.invariants.ok && storm.unexplained.count === 0),
   );
   output.capacity = {
     units,
     traffic: TRAFFIC,
+    database: databaseUnits(units),
+    transactionsPerInstanceSecond,
     drops,
     perRun: runs,
     targets: {
@@ -531,6 +536,10 @@ function reportCapacity(
       `${insert.rowsPerSecond} rows/s · ${insert.databaseCpuUsPerRow} µs · ${insert.walBytesPerRow} B WAL · ${insert.diskBytesPerRow} B on disk per row`,
     ],
     [
+      `  PostgreSQL µs: a key row · a ticket beside it · a transaction`,
+      `${databaseUnits(units).row} · ${round2(databaseUnits(units).ticket)} · ${databaseUnits(units).transaction}  (statements of ${CAPACITY.smallGroup} rows: ${units.keyStore.smallGroups.databaseCpuUsPerRow} µs a row, ${units.keyStore.smallGroups.rowsPerSecond} rows/s)`,
+    ],
+    [
       '  purge (DELETE batches) · VACUUM after it',
       `${purge.rowsPerSecond} rows/s, ${purge.databaseCpuUsPerRow} µs, ${purge.walBytesPerRow} B WAL per row · ${vacuumAfterPurge.rowsPerSecond} rows/s, ${vacuumAfterPurge.databaseCpuUsPerRow} µs, ${vacuumAfterPurge.walBytesPerRow} B WAL per row`,
     ],
@@ -544,15 +553,15 @@ function reportCapacity(
     ],
     ...checks.map((c): [string, string] => [
       `  ${c.instances} instance${c.instances > 1 ? 's' : ''}`,
-      `${c.predictedRps}/${c.measuredRps} = ${c.checks.throughput} (${c.bound}, ${c.neighbourCores}) · ${c.checks.databaseCpu} · ${c.checks.wal} · ${c.checks.serviceCpu}  ${c.within20Percent ? 'within ±20 %' : 'OUTSIDE ±20 %'}`,
+      `${c.predictedRps}/${c.measuredRps} = ${c.checks.throughput} (${c.bound}, ${c.neighbourCores}) · ${c.checks.databaseCpu} (${c.transactions}) · ${c.checks.wal} · ${c.checks.serviceCpu}  ${c.within20Percent ? 'within ±20 %' : 'OUTSIDE ±20 %'}`,
     ]),
     [
       'capacity: drops (opening minute)',
-      'peak req/s · instances · DB cores (key store share) · WAL MB/s · Redis cores · key rows/s ÷ ceiling · key disk MB · purge s',
+      `peak req/s · instances · transactions/s (${transactionsPerInstanceSecond} an instance) · DB cores (key rows' share) · WAL MB/s · Redis cores · key rows/s ÷ ceiling · key disk MB · purge s`,
     ],
     ...drops.map((d): [string, string] => [
       `  ${d.users.toLocaleString('en')} users`,
-      `${d.peakRequestsPerSecond} · ${d.instances} · ${d.databaseCores} (${d.keyStoreShareOfDatabase}) · ${d.walMbPerSecond} · ${d.redisCores} · ${d.keyRowsToCeiling} · ${d.keyStoreDiskMb} · ${d.purgeSeconds}`,
+      `${d.peakRequestsPerSecond} · ${d.instances} · ${d.transactionsPerSecond} · ${d.databaseCores} (${d.keyStoreShareOfDatabase}) · ${d.walMbPerSecond} · ${d.redisCores} · ${d.keyRowsToCeiling} · ${d.keyStoreDiskMb} · ${d.purgeSeconds}`,
     ]),
   );
   if (!invariants) rows.push(['  scale-out invariants', 'BROKEN']);

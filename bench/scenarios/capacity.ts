@@ -45,14 +45,18 @@ import { scaleOutRun } from './scale-out';
 
 export const CAPACITY = {
   /** Events created and read once each, for the memory of a held event. */
-  heldEvents: 2_000,
-  /** Fresh keyed refusals, for the memory of a remembered key (below IDEMPOTENCY_MEMORY_KEYS with the rest). */
+  heldEvents: 5_000,
+  /** Fresh keyed refusals, for the memory of a remembered key (with the warm-up's, below IDEMPOTENCY_MEMORY_KEYS). */
   rememberedKeys: 20_000,
   /** Refresh queries, each kind. */
   refreshes: 1_000,
   /** Rows into the key store, in groups of `group` from POOL_MAX connections. */
   keyStoreRows: 100_000,
   group: 200,
+  /** The same rows' fifth in groups of this size: what a statement costs beside its rows. */
+  smallGroup: 10,
+  /** Whole storms before each scale-out storm of the model's check. */
+  warmUpStorms: 3,
 };
 
 /** The kinds whose unit costs the model takes (cpu.ts's, liveness aside). */
@@ -82,10 +86,12 @@ export async function capacityRun(serverUrl: string, options: Options) {
         })),
       expected: (status) => status === 200,
     };
-    const perRequest = await requestCosts(service, kinds, pids);
-    const memory = await memoryCosts(service);
-    const refresh = await refreshCosts(service.knex);
-    const keyStore = await keyStoreCosts(service.databaseUrl);
+    // Each part printed as it is measured: a failure later keeps what was measured before it.
+    // Memory first: the remembered keys must not reach IDEMPOTENCY_MEMORY_KEYS (the oldest would go).
+    const memory = logged('memory', await memoryCosts(service));
+    const perRequest = logged('per request', await requestCosts(service, kinds, pids));
+    const refresh = logged('event-view refresh', await refreshCosts(service.knex));
+    const keyStore = logged('key store', await keyStoreCosts(service.databaseUrl));
     await service.stop();
     for (const step of cleanup.splice(0).reverse()) await step();
 
@@ -95,7 +101,8 @@ export async function capacityRun(serverUrl: string, options: Options) {
       keyStore,
       memory,
     };
-    const scaleOut = await scaleOutRun(serverUrl, options);
+    // Warm like the measured service (thousands of requests each, a full pool): three storms per count.
+    const scaleOut = await scaleOutRun(serverUrl, options, CAPACITY.warmUpStorms);
     return {
       redis: own !== undefined,
       units,
@@ -108,6 +115,11 @@ export async function capacityRun(serverUrl: string, options: Options) {
   }
 }
 
+function logged<T>(what: string, value: T): T {
+  console.log(`capacity: ${what}: ${JSON.stringify(value)}`);
+  return value;
+}
+
 /** What one request of a kind costs each process, over the rounds of cpu.ts (the kinds interleaved). */
 export interface RequestCost {
   serviceCpuUs: number;
@@ -116,6 +128,8 @@ export interface RequestCost {
   walBytes: number;
   clientCpuUs: number;
   requests: number;
+  /** The database's transactions over the kind's phases (counted for `issued` only, else 0). */
+  transactions: number;
 }
 
 async function requestCosts(
@@ -124,7 +138,10 @@ async function requestCosts(
   pids: number[],
 ): Promise<Record<ModelKind, RequestCost>> {
   const totals = Object.fromEntries(
-    MODEL_KINDS.map((name) => [name, { cpu: [0, 0], database: 0, wal: 0, client: 0, requests: 0 }]),
+    MODEL_KINDS.map((name) => [
+      name,
+      { cpu: [0, 0], database: 0, wal: 0, client: 0, requests: 0, transactions: 0 },
+    ]),
   );
   for (let round = 0; round < CPU_PHASES.rounds; round++) {
     for (const name of MODEL_KINDS) {
@@ -133,12 +150,16 @@ async function requestCosts(
       const {
         result: { cpuUs },
         cost,
-      } = await withDatabaseCost(service.knex, () =>
-        withCpu(pids, async () => {
-          await kind.load(`capacity-${name}`, plan, scenario.connections);
-          // What the phase left behind (a last group commit, the WAL writer's flush) is the phase's cost.
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }),
+      } = await withDatabaseCost(
+        service.knex,
+        () =>
+          withCpu(pids, async () => {
+            await kind.load(`capacity-${name}`, plan, scenario.connections);
+            // What the phase left behind (a last group commit, the WAL writer's flush) is the phase's cost.
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }),
+        // An issue's cost beside its transactions' (batches) is the model's cost of a ticket.
+        { countTransactions: name === 'issued' },
       );
       const total = totals[name];
       cpuUs.forEach((us, i) => (total.cpu[i] += us));
@@ -146,6 +167,7 @@ async function requestCosts(
       total.wal += cost.walBytes;
       total.client += cost.clientCpuUs;
       total.requests += plan.length;
+      total.transactions += cost.transactions ?? 0;
     }
   }
   return Object.fromEntries(
@@ -158,6 +180,7 @@ async function requestCosts(
         walBytes: Math.round(t.wal / t.requests),
         clientCpuUs: Math.round(t.client / t.requests),
         requests: t.requests,
+        transactions: t.transactions,
       },
     ]),
   ) as Record<ModelKind, RequestCost>;
@@ -255,45 +278,65 @@ class FixedClock extends Clock {
   }
 }
 
+export type KeyStoreCosts = Awaited<ReturnType<typeof keyStoreCosts>>;
+
 /** The key store alone: the group commit's inserts at its ceiling, then their purge and its VACUUM. */
 async function keyStoreCosts(databaseUrl: string) {
   const knex = benchKnex(databaseUrl);
   // As many connections as the service's pool.
   const pool = benchKnex(databaseUrl, POOL_MAX);
   try {
-    const config = loadConfig({ DATABASE_URL: databaseUrl, NODE_ENV: 'production' });
+    const config = loadConfig({
+      DATABASE_URL: databaseUrl,
+      NODE_ENV: 'production',
+      ADMIN_AUTH: 'disabled',
+    });
     const repository = new IdempotencyRepository();
     const response = toStoredResponse({
       status: 409,
       body: { statusCode: 409, error: 'Conflict', message: SOLD_OUT },
     });
-    const groups = Math.ceil(CAPACITY.keyStoreRows / CAPACITY.group);
     const at = new Date();
-    const group = (g: number) =>
-      Array.from({ length: CAPACITY.group }, (_, i) => ({
-        request: {
-          key: `key-store-${at.getTime()}-${g * CAPACITY.group + i}`,
-          fingerprint: {
-            method: 'POST',
-            path: '/events/:eventKey/tickets',
-            requestHash: (g * CAPACITY.group + i).toString(16).padStart(64, '0'),
-          },
-        },
-        response,
-        timing: claimTiming(at, config.idempotency),
-      }));
-    const sizeBefore = await tableBytes(knex);
-    let next = 0;
-    const { cost: insert } = await withDatabaseCost(knex, () =>
-      Promise.all(
-        Array.from({ length: POOL_MAX }, async () => {
-          for (let g = next++; g < groups; g = next++)
-            await repository.insertAnswers(pool, group(g));
+    let written = 0;
+    /** `rows` new keys as the group commit writes them, `size` to a statement, from POOL_MAX connections. */
+    const insertRows = (rows: number, size: number) => {
+      const groups = Array.from({ length: Math.ceil(rows / size) }, () =>
+        Array.from({ length: size }, () => {
+          const n = written++;
+          return {
+            request: {
+              key: `key-store-${at.getTime()}-${n}`,
+              fingerprint: {
+                method: 'POST',
+                path: '/events/:eventKey/tickets',
+                requestHash: n.toString(16).padStart(64, '0'),
+              },
+            },
+            response,
+            timing: claimTiming(at, config.idempotency),
+          };
         }),
-      ),
-    );
-    const rows = groups * CAPACITY.group;
+      );
+      return withDatabaseCost(knex, () =>
+        Promise.all(
+          Array.from({ length: POOL_MAX }, async () => {
+            for (let group = groups.pop(); group; group = groups.pop())
+              await repository.insertAnswers(pool, group);
+          }),
+        ),
+      );
+    };
+    const sizeBefore = await tableBytes(knex);
+    const { cost: insert } = await insertRows(CAPACITY.keyStoreRows, CAPACITY.group);
+    const rows = CAPACITY.keyStoreRows;
     const bytesPerRow = Math.round(((await tableBytes(knex)) - sizeBefore) / rows);
+    // The same rows in small groups: the difference is what a statement costs beside its rows.
+    const smallRows = CAPACITY.keyStoreRows / 5;
+    const { cost: small } = await insertRows(smallRows, CAPACITY.smallGroup);
+    const perRowLarge = insert.databaseCpuUs / rows;
+    const perRowSmall = small.databaseCpuUs / smallRows;
+    const perStatement =
+      (perRowSmall - perRowLarge) / (1 / CAPACITY.smallGroup - 1 / CAPACITY.group);
     const expired = new Date(at.getTime() + (config.idempotency.ttlSeconds + 1) * 1000);
     const purger = new IdempotencyPurger(knex, config, new FixedClock(expired), repository);
     const { result: purged, cost: purge } = await withDatabaseCost(knex, () =>
@@ -310,6 +353,10 @@ async function keyStoreCosts(databaseUrl: string) {
     return {
       rows,
       insert: { ...perRow(insert, rows), diskBytesPerRow: bytesPerRow },
+      smallGroups: perRow(small, smallRows),
+      /** PostgreSQL's CPU per row beside its statement's, and per statement (a commit) beside its rows. */
+      databaseCpuUsPerRowAlone: round2(perRowLarge - perStatement / CAPACITY.group),
+      databaseCpuUsPerStatement: round2(perStatement),
       purge: { ...perRow(purge, purged), purged, batchSize: config.idempotency.purgeBatchSize },
       vacuumAfterPurge: perRow(vacuum, purged),
     };
