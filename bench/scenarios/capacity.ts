@@ -87,9 +87,14 @@ export async function capacityRun(serverUrl: string, options: Options) {
       expected: (status) => status === 200,
     };
     // Each part printed as it is measured: a failure later keeps what was measured before it.
-    // Memory first: the remembered keys must not reach IDEMPOTENCY_MEMORY_KEYS (the oldest would go).
-    const memory = logged('memory', await memoryCosts(service));
+    // Remembered keys first, below IDEMPOTENCY_MEMORY_KEYS (past it the oldest go); held events last (while
+    // held, the reads' refreshes re-read them all).
+    const bytesPerRememberedKey = await rememberedKeyBytes(service);
     const perRequest = logged('per request', await requestCosts(service, kinds, pids));
+    const memory = logged('memory', {
+      bytesPerHeldEvent: await heldEventBytes(service),
+      bytesPerRememberedKey,
+    });
     const refresh = logged('event-view refresh', await refreshCosts(service.knex));
     const keyStore = logged('key store', await keyStoreCosts(service.databaseUrl));
     await service.stop();
@@ -202,10 +207,13 @@ async function rssGrowth(pid: number, work: () => Promise<unknown>): Promise<num
   return rssBytes(pid) - before;
 }
 
-async function memoryCosts(service: BenchService) {
-  const [pid] = service.pids;
-  const load = (name: string, plan: PlannedRequest[]) =>
-    service.load(name, plan, scenario.connections);
+function serviceLoad(service: BenchService) {
+  return (name: string, plan: PlannedRequest[]) => service.load(name, plan, scenario.connections);
+}
+
+/** The service's RSS growth per event created and read once (its view held). */
+async function heldEventBytes(service: BenchService): Promise<number> {
+  const load = serviceLoad(service);
   const now = Date.now();
   const eventKeys = Array.from({ length: CAPACITY.heldEvents }, (_, i) => `held-${now}-${i}`);
   await load(
@@ -223,23 +231,26 @@ async function memoryCosts(service: BenchService) {
       },
     })),
   );
-  const heldGrowth = await rssGrowth(pid, () =>
+  const growth = await rssGrowth(service.pids[0], () =>
     load(
       'capacity-held-events',
       eventKeys.map((eventKey) => ({ method: 'GET', path: `/events/${eventKey}` })),
     ),
   );
-  const soldOutKey = await soldOutEvent(service.url, 'capacity-memory', load);
-  const keyGrowth = await rssGrowth(pid, () =>
+  return Math.round(growth / CAPACITY.heldEvents);
+}
+
+/** The service's RSS growth per key remembered (a fresh keyed refusal each). */
+async function rememberedKeyBytes(service: BenchService): Promise<number> {
+  const load = serviceLoad(service);
+  const eventKey = await soldOutEvent(service.url, 'capacity-memory', load);
+  const growth = await rssGrowth(service.pids[0], () =>
     load(
       'capacity-remembered-keys',
-      ticketRequests(soldOutKey, 2, CAPACITY.rememberedKeys, `${soldOutKey}-mem`),
+      ticketRequests(eventKey, 2, CAPACITY.rememberedKeys, `${eventKey}-mem`),
     ),
   );
-  return {
-    bytesPerHeldEvent: Math.round(heldGrowth / CAPACITY.heldEvents),
-    bytesPerRememberedKey: Math.round(keyGrowth / CAPACITY.rememberedKeys),
-  };
+  return Math.round(growth / CAPACITY.rememberedKeys);
 }
 
 /** The re-read of held events, as EventViewsCache sends it: one event, then every event of the database. */
