@@ -9,6 +9,8 @@ import { round2 } from './support';
 
 export interface UnitCosts {
   perRequest: Record<ModelKind, RequestCost>;
+  /** Tickets issued in a phase of their own with the database's transactions counted. */
+  issuedBatches: { requests: number; databaseCpuUs: number; transactions: number };
   /** PostgreSQL's CPU per event-view refresh (every held event re-read), µs. */
   refreshDatabaseCpuUs: number;
   keyStore: KeyStoreCosts;
@@ -31,7 +33,7 @@ function unitOf(kind: keyof Mix, instances: number): ModelKind {
   return 'soldOut';
 }
 
-type Resource = keyof Omit<RequestCost, 'requests' | 'transactions'>;
+type Resource = keyof Omit<RequestCost, 'requests'>;
 
 function predictedTotal(units: UnitCosts, mix: Mix, instances: number, resource: Resource): number {
   return (Object.keys(mix) as Array<keyof Mix>).reduce(
@@ -42,13 +44,13 @@ function predictedTotal(units: UnitCosts, mix: Mix, instances: number, resource:
 
 /**
  * PostgreSQL's CPU as rows and transactions: a key row (the key store's, alone), a ticket beside its key row
- * (the issued phase's cost less its key rows and its transactions), a transaction (a group commit's statement
+ * (a phase of tickets, less its key rows and its transactions), a transaction (a group commit's statement
  * or an issuance batch) beside its rows.
  */
 export function databaseUnits(units: UnitCosts) {
   const { databaseCpuUsPerRowAlone: row, databaseCpuUsPerStatement: transaction } = units.keyStore;
-  const issued = units.perRequest.issued;
-  const ticket = issued.databaseCpuUs - row - (issued.transactions * transaction) / issued.requests;
+  const issued = units.issuedBatches;
+  const ticket = (issued.databaseCpuUs - issued.transactions * transaction) / issued.requests - row;
   return { row, ticket, transaction };
 }
 

@@ -91,6 +91,7 @@ export async function capacityRun(serverUrl: string, options: Options) {
     // held, the reads' refreshes re-read them all).
     const bytesPerRememberedKey = await rememberedKeyBytes(service);
     const perRequest = logged('per request', await requestCosts(service, kinds, pids));
+    const issuedBatches = logged('issued, transactions counted', await issuedTransactions(service));
     const memory = logged('memory', {
       bytesPerHeldEvent: await heldEventBytes(service),
       bytesPerRememberedKey,
@@ -102,6 +103,7 @@ export async function capacityRun(serverUrl: string, options: Options) {
 
     const units: UnitCosts = {
       perRequest,
+      issuedBatches,
       refreshDatabaseCpuUs: refresh.heldEvents.databaseCpuUsPerRefresh,
       keyStore,
       memory,
@@ -133,8 +135,6 @@ export interface RequestCost {
   walBytes: number;
   clientCpuUs: number;
   requests: number;
-  /** The database's transactions over the kind's phases (counted for `issued` only, else 0). */
-  transactions: number;
 }
 
 async function requestCosts(
@@ -143,10 +143,7 @@ async function requestCosts(
   pids: number[],
 ): Promise<Record<ModelKind, RequestCost>> {
   const totals = Object.fromEntries(
-    MODEL_KINDS.map((name) => [
-      name,
-      { cpu: [0, 0], database: 0, wal: 0, client: 0, requests: 0, transactions: 0 },
-    ]),
+    MODEL_KINDS.map((name) => [name, { cpu: [0, 0], database: 0, wal: 0, client: 0, requests: 0 }]),
   );
   for (let round = 0; round < CPU_PHASES.rounds; round++) {
     for (const name of MODEL_KINDS) {
@@ -155,16 +152,12 @@ async function requestCosts(
       const {
         result: { cpuUs },
         cost,
-      } = await withDatabaseCost(
-        service.knex,
-        () =>
-          withCpu(pids, async () => {
-            await kind.load(`capacity-${name}`, plan, scenario.connections);
-            // What the phase left behind (a last group commit, the WAL writer's flush) is the phase's cost.
-            await new Promise((resolve) => setTimeout(resolve, 250));
-          }),
-        // An issue's cost beside its transactions' (batches) is the model's cost of a ticket.
-        { countTransactions: name === 'issued' },
+      } = await withDatabaseCost(service.knex, () =>
+        withCpu(pids, async () => {
+          await kind.load(`capacity-${name}`, plan, scenario.connections);
+          // What the phase left behind (a last group commit, the WAL writer's flush) is the phase's cost.
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }),
       );
       const total = totals[name];
       cpuUs.forEach((us, i) => (total.cpu[i] += us));
@@ -172,7 +165,6 @@ async function requestCosts(
       total.wal += cost.walBytes;
       total.client += cost.clientCpuUs;
       total.requests += plan.length;
-      total.transactions += cost.transactions ?? 0;
     }
   }
   return Object.fromEntries(
@@ -185,7 +177,6 @@ async function requestCosts(
         walBytes: Math.round(t.wal / t.requests),
         clientCpuUs: Math.round(t.client / t.requests),
         requests: t.requests,
-        transactions: t.transactions,
       },
     ]),
   ) as Record<ModelKind, RequestCost>;
@@ -205,6 +196,30 @@ async function rssGrowth(pid: number, work: () => Promise<unknown>): Promise<num
   await work();
   await pause();
   return rssBytes(pid) - before;
+}
+
+/**
+ * Tickets issued with the database's transactions counted (their batches, the keys' group commits): what a
+ * ticket costs PostgreSQL beside its transactions. Its own phase, as the count waits for the statistics:
+ * the pool is filled right before, so that the wait (below the pool's 30 s idle timeout) closes no
+ * connection whose reopening the phase would pay.
+ */
+async function issuedTransactions(service: BenchService) {
+  const load = serviceLoad(service);
+  const tickets = CPU_PHASES.issued / CPU_PHASES.rounds;
+  const filler = await createEvent(service.url, 'capacity-pool', tickets);
+  await load('capacity-pool', ticketRequests(filler, 1, tickets, `${filler}-k`));
+  const eventKey = await createEvent(service.url, 'capacity-batches', tickets);
+  const { cost } = await withDatabaseCost(
+    service.knex,
+    () => load('capacity-batches', ticketRequests(eventKey, 1, tickets, `${eventKey}-k`)),
+    { countTransactions: true },
+  );
+  return {
+    requests: tickets,
+    databaseCpuUs: cost.databaseCpuUs,
+    transactions: cost.transactions ?? 0,
+  };
 }
 
 function serviceLoad(service: BenchService) {
