@@ -11,7 +11,7 @@ export interface UnitCosts {
   perRequest: Record<ModelKind, RequestCost>;
   /** Tickets issued in a phase of their own with the database's transactions counted. */
   issuedBatches: { requests: number; databaseCpuUs: number; transactions: number };
-  /** PostgreSQL's CPU per event-view refresh (every held event re-read), µs. */
+  /** PostgreSQL's CPU per event-view refresh of a drop's instance (its one event re-read), µs. */
   refreshDatabaseCpuUs: number;
   keyStore: KeyStoreCosts;
   memory: { bytesPerHeldEvent: number; bytesPerRememberedKey: number };
