@@ -55,8 +55,8 @@ export const CAPACITY = {
   group: 200,
   /** The same rows' fifth in groups of this size: what a statement costs beside its rows. */
   smallGroup: 10,
-  /** Whole storms before each scale-out storm of the model's check. */
-  warmUpStorms: 3,
+  /** The model's check: users of each scale-out storm (4 × the scenario's), whole storms before it. */
+  check: { users: 24_000, warmUpStorms: 1 },
 };
 
 /** The kinds whose unit costs the model takes (cpu.ts's, liveness aside). */
@@ -108,8 +108,8 @@ export async function capacityRun(serverUrl: string, options: Options) {
       keyStore,
       memory,
     };
-    // Warm like the measured service (thousands of requests each, a full pool): three storms per count.
-    const scaleOut = await scaleOutRun(serverUrl, options, CAPACITY.warmUpStorms);
+    // Warm like the measured service (thousands of requests each, a full pool), storms of seconds.
+    const scaleOut = await scaleOutRun(serverUrl, options, CAPACITY.check);
     return {
       redis: own !== undefined,
       units,

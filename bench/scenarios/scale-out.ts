@@ -18,18 +18,23 @@ import { withCpu } from '../support';
 export type ScaleOutRun = Awaited<ReturnType<typeof scaleOutRun>>;
 
 /**
- * `warmUpStorms`: whole storms each instance count runs first, each on an event of its own, so that every
- * instance is as warm (JIT, a full pool of connections) as one measured alone; 0 (the scenario's own): the
- * first 2,000 requests of one.
+ * The scenario's own run (no `check`), or the capacity model's check: its `users` per storm (longer storms
+ * than the scenario's, steadier CPU figures), `warmUpStorms` whole storms first, each on an event of its
+ * own, so that every instance is as warm (JIT, a full pool of connections) as one measured alone (the
+ * scenario warms up with the first 2,000 requests of one), and the storm's transactions counted.
  */
-export async function scaleOutRun(serverUrl: string, options: Options, warmUpStorms = 0) {
+export async function scaleOutRun(
+  serverUrl: string,
+  options: Options,
+  check?: { users: number; warmUpStorms: number },
+) {
   // One budget across the instances, through a Redis of the bench's own.
   const redis = await startBenchRedis();
   const own = 'url' in redis ? redis : undefined;
   const byInstances: Array<Awaited<ReturnType<typeof scaleOutStorm>>> = [];
   try {
     for (const instances of scenario.scaleOut.instances) {
-      byInstances.push(await scaleOutStorm(serverUrl, instances, options, warmUpStorms, own));
+      byInstances.push(await scaleOutStorm(serverUrl, instances, options, check, own));
     }
   } finally {
     if (own) await own.stop();
@@ -56,11 +61,13 @@ async function scaleOutStorm(
   serverUrl: string,
   instances: number,
   options: Options,
-  warmUpStorms: number,
+  check: { users: number; warmUpStorms: number } | undefined,
   redis?: { url: string; pid: number },
 ) {
   const redisUrl = redis?.url;
-  const { users, tickets, connections, retransmitRatio } = scenario.scaleOut;
+  const { tickets, connections, retransmitRatio } = scenario.scaleOut;
+  const users = check?.users ?? scenario.scaleOut.users;
+  const warmUpStorms = check?.warmUpStorms ?? 0;
   // Started together on an empty database: they migrate once between them.
   const service = await startBenchService(serverUrl, {
     node: nodeOptions(options),
@@ -95,7 +102,7 @@ async function scaleOutStorm(
           service.load(`scale-out-${instances}`, plan, connections),
         ),
       // The capacity model's check counts the storm's transactions (22 s of waiting for statistics).
-      { countTransactions: warmUpStorms > 0 },
+      { countTransactions: check !== undefined },
     );
     const totals = await service.stop();
     const invariants = await checkInvariants(service.knex, eventKey, tickets, plan, results);
