@@ -2,6 +2,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import scenario from '../loadtest/scenario.json';
+import { DROPS, TRAFFIC, UnitCosts, databaseUnits, sizeDrop } from './capacity-model';
+import { CAPACITY, CapacityRun, MODEL_KINDS } from './scenarios/capacity';
 import { CPU_PHASES, CpuRun } from './scenarios/cpu';
 import { FairnessRun, reportFairness } from './scenarios/fairness';
 import type { PeerRun } from './scenarios/peer';
@@ -21,6 +23,7 @@ export interface Measured {
   /** The peer's runs: the surge's, or `--only peer`'s. */
   peer: PeerRun[];
   fairness: FairnessRun[];
+  capacity: CapacityRun[];
   midnight?: Awaited<ReturnType<typeof runMidnightScenario>>;
 }
 
@@ -33,6 +36,7 @@ export function report(
     cpu,
     peer,
     fairness,
+    capacity,
     midnight,
   }: Measured,
 ) {
@@ -271,6 +275,7 @@ export function report(
   invariantsOk &&= reportPeer(peer, rows, output, unexplainedRow);
   reportCpu(cpu, rows, output, unexplainedRow);
   invariantsOk &&= reportFairness(fairness, rows, output);
+  invariantsOk &&= reportCapacity(capacity, rows, output);
 
   const width = Math.max(...rows.map(([name]) => name.length));
   console.log('\nGolden Ticket benchmark');
@@ -279,7 +284,7 @@ export function report(
   if (output.reads) {
     console.log('reads targets:', JSON.stringify((output.reads as { targets: unknown }).targets));
   }
-  for (const key of ['peer', 'cpuPerRequest', 'fairness']) {
+  for (const key of ['peer', 'cpuPerRequest', 'fairness', 'capacity']) {
     const targets = (output[key] as { targets?: unknown } | undefined)?.targets;
     if (targets) console.log(`${key} targets:`, JSON.stringify(targets));
   }
@@ -461,4 +466,104 @@ function reportCpu(
     ),
   );
   if (cpuRuns[0].peerSkipped) rows.push(['  peer', `skipped: ${cpuRuns[0].peerSkipped}`]);
+}
+
+/** The median of each number over values of one shape (the runs' unit costs). */
+function medianOfShape<T>(values: T[]): T {
+  const [first] = values;
+  if (typeof first === 'number') return median(values as number[]) as T;
+  if (first === null || typeof first !== 'object') return first;
+  return Object.fromEntries(
+    Object.keys(first).map((key) => [
+      key,
+      medianOfShape(values.map((value) => (value as Record<string, unknown>)[key])),
+    ]),
+  ) as T;
+}
+
+/** The capacity model: unit costs (medians of the runs), its check against each run's storms, the drops. */
+function reportCapacity(
+  runs: CapacityRun[],
+  rows: Array<[string, string]>,
+  output: Record<string, unknown>,
+): boolean {
+  if (runs.length === 0) return true;
+  const units: UnitCosts = medianOfShape(runs.map((run) => run.units));
+  const checks = runs.flatMap((run) => run.check);
+  const transactionsPerInstanceSecond = median(
+    checks.map((check) => check.transactionsPerInstanceSecond),
+  );
+  const drops = DROPS.map((users) => sizeDrop(units, users, transactionsPerInstanceSecond));
+  const invariants = runs.every((run) =>
+    run.scaleOut.byInstances.every((storm) => storm.invariants.ok && storm.unexplained.count === 0),
+  );
+  output.capacity = {
+    units,
+    traffic: TRAFFIC,
+    database: databaseUnits(units),
+    transactionsPerInstanceSecond,
+    drops,
+    perRun: runs,
+    targets: {
+      modelWithin20Percent: checks.every((check) => check.within20Percent),
+      invariants,
+    },
+  };
+  const { insert, purge, vacuumAfterPurge, rows: keyRows } = units.keyStore;
+  rows.push(
+    [
+      `capacity: unit costs (median of ${runs.length})`,
+      'service µs · Redis µs · PostgreSQL µs · WAL B · client µs per request',
+    ],
+    ...MODEL_KINDS.map((kind): [string, string] => {
+      const c = units.perRequest[kind];
+      return [
+        `  ${kind}`,
+        `${c.serviceCpuUs} · ${c.redisCpuUs} · ${c.databaseCpuUs} · ${c.walBytes} · ${c.clientCpuUs}  (${c.requests} requests)`,
+      ];
+    }),
+    [
+      '  event-view refresh (PostgreSQL µs)',
+      runs
+        .map(
+          (r) =>
+            `${r.refresh.oneEvent.databaseCpuUsPerRefresh} (1 event), ${r.refresh.heldEvents.databaseCpuUsPerRefresh} (${r.refresh.heldEvents.events} events)`,
+        )
+        .join('; '),
+    ],
+    [
+      `  key store: ${keyRows} rows in groups of ${CAPACITY.group}`,
+      `${insert.rowsPerSecond} rows/s · ${insert.databaseCpuUsPerRow} µs · ${insert.walBytesPerRow} B WAL · ${insert.diskBytesPerRow} B on disk per row`,
+    ],
+    [
+      `  PostgreSQL µs: a key row · a ticket beside it · a transaction`,
+      `${databaseUnits(units).row} · ${round2(databaseUnits(units).ticket)} · ${databaseUnits(units).transaction}  (statements of ${CAPACITY.smallGroup} rows: ${units.keyStore.smallGroups.databaseCpuUsPerRow} µs a row, ${units.keyStore.smallGroups.rowsPerSecond} rows/s)`,
+    ],
+    [
+      '  purge (DELETE batches) · VACUUM after it',
+      `${purge.rowsPerSecond} rows/s, ${purge.databaseCpuUsPerRow} µs, ${purge.walBytesPerRow} B WAL per row · ${vacuumAfterPurge.rowsPerSecond} rows/s, ${vacuumAfterPurge.databaseCpuUsPerRow} µs, ${vacuumAfterPurge.walBytesPerRow} B WAL per row`,
+    ],
+    [
+      '  memory per held event · per remembered key',
+      `${units.memory.bytesPerHeldEvent} B · ${units.memory.bytesPerRememberedKey} B`,
+    ],
+    [
+      'capacity: model vs scale-out (predicted ÷ measured)',
+      "instances: rps predicted/measured (bound, neighbours' cores) · PostgreSQL CPU · WAL · service CPU",
+    ],
+    ...checks.map((c): [string, string] => [
+      `  ${c.instances} instance${c.instances > 1 ? 's' : ''}`,
+      `${c.predictedRps}/${c.measuredRps} = ${c.checks.throughput} (${c.bound}, ${c.neighbourCores}) · ${c.checks.databaseCpu} (${c.transactions}) · ${c.checks.wal} · ${c.checks.serviceCpu}  ${c.within20Percent ? 'within ±20 %' : 'OUTSIDE ±20 %'}`,
+    ]),
+    [
+      'capacity: drops (opening minute)',
+      `peak req/s · instances · transactions/s (${transactionsPerInstanceSecond} an instance) · DB cores (key rows' share) · WAL MB/s · Redis cores · key rows/s ÷ ceiling · key disk MB · purge s`,
+    ],
+    ...drops.map((d): [string, string] => [
+      `  ${d.users.toLocaleString('en')} users`,
+      `${d.peakRequestsPerSecond} · ${d.instances} · ${d.transactionsPerSecond} · ${d.databaseCores} (${d.keyStoreShareOfDatabase}) · ${d.walMbPerSecond} · ${d.redisCores} · ${d.keyRowsToCeiling} · ${d.keyStoreDiskMb} · ${d.purgeSeconds}`,
+    ]),
+  );
+  if (!invariants) rows.push(['  scale-out invariants', 'BROKEN']);
+  return invariants;
 }

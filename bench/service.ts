@@ -44,7 +44,15 @@ export const SCRIPTS = {
   peer: join(__dirname, 'peer-server.js'),
 };
 
-export const SCENARIOS = ['surge', 'scale-out', 'reads', 'cpu', 'peer', 'fairness'] as const;
+export const SCENARIOS = [
+  'surge',
+  'scale-out',
+  'reads',
+  'cpu',
+  'peer',
+  'fairness',
+  'capacity',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -73,8 +81,13 @@ export function parseOptions(argv: string[]): Options {
   const node = value('node') ?? process.execPath;
   return {
     runs,
-    // The peer is part of the surge (back to back with it); `--only peer` runs it alone.
-    scenarios: new Set(only ? [only as ScenarioName] : SCENARIOS.filter((name) => name !== 'peer')),
+    // The peer is part of the surge (back to back with it); `--only peer` runs it alone. The capacity
+    // model's unit costs and its check (a scale-out of its own) run with `--only capacity`.
+    scenarios: new Set(
+      only
+        ? [only as ScenarioName]
+        : SCENARIOS.filter((name) => name !== 'peer' && name !== 'capacity'),
+    ),
     node,
     serviceNode: nodeVersion(node),
     cpuProfileDir: value('cpu-prof'),
@@ -100,7 +113,8 @@ export async function databaseServer(): Promise<{
     return { serverUrl: process.env.DATABASE_URL, stopServer: async () => {} };
   const embedded = await startEmbeddedPostgres({
     dir: join(scratch, 'pg'),
-    port: 54391,
+    // A free port: another bench (another worktree's) may hold any fixed one.
+    port: await freePort(),
     persistent: false,
     database: 'golden_ticket_bench',
   });
@@ -119,8 +133,8 @@ export async function freshDatabase(serverUrl: string): Promise<string> {
   return url.toString();
 }
 
-export function benchKnex(databaseUrl: string): Knex {
-  return knexFactory(buildKnexConfig({ url: databaseUrl, poolMin: 0, poolMax: 4 }));
+export function benchKnex(databaseUrl: string, poolMax = 4): Knex {
+  return knexFactory(buildKnexConfig({ url: databaseUrl, poolMin: 0, poolMax }));
 }
 
 /** A redis-server of the bench's own, or why there is none. */

@@ -49,10 +49,14 @@ const PRIMER = 2_000;
 const SETTLE_MS = 250;
 
 /** Sends a plan to one process, counting what no rule explains (BenchService.load, countingLoad). */
-type Load = (name: string, plan: PlannedRequest[], connections: number) => Promise<LoadResults>;
+export type Load = (
+  name: string,
+  plan: PlannedRequest[],
+  connections: number,
+) => Promise<LoadResults>;
 
 /** One kind of request against one process, round after round. */
-interface Kind {
+export interface Kind {
   load: Load;
   /** The measured process, then (for the peer) Redis's. */
   pids: number[];
@@ -164,7 +168,7 @@ const soldOut = (status: number, message: string | null) => status === 409 && me
 const issued = (status: number) => status === 201;
 
 /** Ticket requests of users `from`…, one each, with a fresh key per request when `keyPrefix` is given. */
-function ticketRequests(
+export function ticketRequests(
   eventKey: string,
   from: number,
   count: number,
@@ -179,26 +183,28 @@ function ticketRequests(
 }
 
 /** Round `round`'s share of `total` requests to users of their own (from 2: user 1 holds the sold-out ticket). */
-function roundRequests(eventKey: string, total: number, round: number, keyPrefix?: string) {
+export function roundRequests(eventKey: string, total: number, round: number, keyPrefix?: string) {
   const count = Math.round(total / CPU_PHASES.rounds);
   return ticketRequests(eventKey, 2 + round * count, count, keyPrefix);
 }
 
 /** An event of one ticket, issued: every later request of another user is a sold-out answer. */
-async function soldOutEvent(baseUrl: string, name: string, load: Load): Promise<string> {
+export async function soldOutEvent(baseUrl: string, name: string, load: Load): Promise<string> {
   const eventKey = await createEvent(baseUrl, name, 1);
   await load(`${name}-sell`, ticketRequests(eventKey, 1, 1), 1);
   return eventKey;
 }
 
-/** The service, warmed up and primed, with its kinds; how much CPU it spends idle. */
-async function serviceKinds(
+/** The service (with `env`), warmed up and primed, with its kinds; how much CPU it spends idle. */
+export async function serviceKinds(
   serverUrl: string,
   node: NodeOptions,
   cleanup: Array<() => Promise<unknown>>,
+  env: NodeJS.ProcessEnv = {},
 ) {
   const service: BenchService = await startBenchService(serverUrl, {
     node,
+    env,
     warmUp: { name: 'cpu-warm-up' },
   });
   cleanup.push(() => service.close());

@@ -1,0 +1,214 @@
+/**
+ * The capacity model of docs/capacity.md: unit costs measured by the capacity scenario turned into what a
+ * drop needs, and checked against the scale-out storms run on this machine.
+ */
+import { availableParallelism } from 'node:os';
+import type { KeyStoreCosts, ModelKind, RequestCost } from './scenarios/capacity';
+import type { ScaleOutRun } from './scenarios/scale-out';
+import { round2 } from './support';
+
+export interface UnitCosts {
+  perRequest: Record<ModelKind, RequestCost>;
+  /** Tickets issued in a phase of their own with the database's transactions counted. */
+  issuedBatches: { requests: number; databaseCpuUs: number; transactions: number };
+  /** PostgreSQL's CPU per event-view refresh of a drop's instance (its one event re-read), µs. */
+  refreshDatabaseCpuUs: number;
+  keyStore: KeyStoreCosts;
+  memory: { bytesPerHeldEvent: number; bytesPerRememberedKey: number };
+}
+
+type Storm = ScaleOutRun['byInstances'][number];
+type Mix = Storm['mix'];
+
+/**
+ * What each kind of a storm's requests costs, as a kind measured alone: a keyed copy is replayed from memory
+ * by one instance (its original's); on several, it lands on another and costs the database what a keyed
+ * refusal does (its insert finds the key and reads it back). An unkeyed copy answered with the user's
+ * ticket costs what an issue does (it goes through a batch).
+ */
+function unitOf(kind: keyof Mix, instances: number): ModelKind {
+  if (kind === 'issued' || kind === 'unkeyedTicket') return 'issued';
+  if (kind === 'keyedRefusal') return 'soldOutKeyed';
+  if (kind === 'keyedCopy') return instances === 1 ? 'repeat' : 'soldOutKeyed';
+  return 'soldOut';
+}
+
+type Resource = keyof Omit<RequestCost, 'requests'>;
+
+function predictedTotal(units: UnitCosts, mix: Mix, instances: number, resource: Resource): number {
+  return (Object.keys(mix) as Array<keyof Mix>).reduce(
+    (sum, kind) => sum + mix[kind] * units.perRequest[unitOf(kind, instances)][resource],
+    0,
+  );
+}
+
+/**
+ * PostgreSQL's CPU as rows and transactions: a key row (the key store's, alone), a ticket beside its key row
+ * (a phase of tickets, less its key rows and its transactions), a transaction (a group commit's statement
+ * or an issuance batch) beside its rows.
+ */
+export function databaseUnits(units: UnitCosts) {
+  const { databaseCpuUsPerRowAlone: row, databaseCpuUsPerStatement: transaction } = units.keyStore;
+  const issued = units.issuedBatches;
+  const ticket = (issued.databaseCpuUs - issued.transactions * transaction) / issued.requests - row;
+  return { row, ticket, transaction };
+}
+
+/** PostgreSQL's CPU for a storm: its key rows, its tickets, its transactions (as counted). */
+function predictedDatabaseCpuUs(units: UnitCosts, storm: Storm): number {
+  const { row, ticket, transaction } = databaseUnits(units);
+  const { mix, instances } = storm;
+  // A keyed copy on another instance than its original's is judged by the database (an insert that finds it).
+  const keyRows = mix.issued + mix.keyedRefusal + (instances > 1 ? mix.keyedCopy : 0);
+  return keyRows * row + mix.issued * ticket + (storm.cost.transactions ?? 0) * transaction;
+}
+
+/**
+ * The model's prediction for one scale-out storm against what it measured. Throughput is bounded by each
+ * instance (one event loop: at most one core, `instances` × 10⁶ / its µs per request) and by the machine
+ * (the cores the neighbours left, measured over the storm, shared by everything a request costs: the
+ * instances, Redis, PostgreSQL, the load client). PostgreSQL's CPU is predicted from the storm's rows and
+ * its transactions as counted (the one figure taken from the storm itself, with the neighbours' cores).
+ */
+export function checkModel(units: UnitCosts, storm: Storm) {
+  const { instances, requests, cost } = storm;
+  const total = (resource: Resource) => predictedTotal(units, storm.mix, instances, resource);
+  const perRequest = (resource: Resource) => total(resource) / requests;
+  const databaseCpuUs = predictedDatabaseCpuUs(units, storm);
+  const ours =
+    cost.serviceCpuUs + cost.redisCpuUs + cost.databaseCpuUs + cost.clientCpuUs + cost.benchCpuUs;
+  const neighbourCores = Math.max(0, (cost.machineBusyUs - ours) / (cost.durationMs * 1000));
+  const freeCores = availableParallelism() - neighbourCores;
+  const everything =
+    perRequest('serviceCpuUs') +
+    perRequest('redisCpuUs') +
+    databaseCpuUs / requests +
+    perRequest('clientCpuUs');
+  const instanceBound = (instances * 1e6) / perRequest('serviceCpuUs');
+  const machineBound = (freeCores * 1e6) / everything;
+  const predictedRps = Math.round(Math.min(instanceBound, machineBound));
+  const ratio = (predicted: number, measured: number) => round2(predicted / measured);
+  const checks = {
+    throughput: ratio(predictedRps, storm.requestsPerSecond),
+    databaseCpu: ratio(databaseCpuUs, cost.databaseCpuUs),
+    wal: ratio(total('walBytes'), cost.walBytes),
+    serviceCpu: ratio(total('serviceCpuUs'), cost.serviceCpuUs),
+  };
+  return {
+    instances,
+    bound: instanceBound < machineBound ? 'instances' : 'machine',
+    neighbourCores: round2(neighbourCores),
+    predictedRps,
+    measuredRps: storm.requestsPerSecond,
+    transactions: cost.transactions,
+    /** The storm's transactions per second and instance (group commits and batches), for the drops' model. */
+    transactionsPerInstanceSecond: Math.round(
+      (cost.transactions ?? 0) / (cost.loadDurationMs / 1000) / instances,
+    ),
+    predictedDatabaseCpuUs: Math.round(databaseCpuUs),
+    measuredDatabaseCpuUs: Math.round(cost.databaseCpuUs),
+    predictedWalBytes: Math.round(total('walBytes')),
+    measuredWalBytes: cost.walBytes,
+    predictedServiceCpuUs: Math.round(total('serviceCpuUs')),
+    measuredServiceCpuUs: Math.round(cost.serviceCpuUs),
+    /** Predicted ÷ measured. */
+    checks,
+    within20Percent: Object.values(checks).every((r) => r >= 0.8 && r <= 1.2),
+  };
+}
+
+/**
+ * The traffic of a drop's opening minute (docs/capacity.md, "Traffic model"): every user presses a few
+ * times, a mobile network resends some presses, an app sends a key with each press (its resends reuse it),
+ * a browser without one, and users read the event page between presses. The busiest second carries
+ * `peakToMean` times the minute's mean.
+ */
+export const TRAFFIC = {
+  pressesPerUser: 3,
+  resendsPerPress: 0.5,
+  keyedShare: 0.7,
+  readsPerPress: 2,
+  peakToMean: 3,
+  tickets: 10_000,
+};
+
+/** Sizing targets: a process or a server planned at this share of what it can do. */
+const PLANNED_UTILISATION = 0.7;
+/** Event-view refreshes per second per instance while its events are read (REREAD_AFTER_MS = 500). */
+const REFRESHES_PER_SECOND = 2;
+
+/**
+ * What a drop of `users` needs in its busiest second, and the day's key records. `transactionsPerInstanceSecond`:
+ * the group commits and batches an instance runs a second in a storm (measured by the model's check).
+ */
+export function sizeDrop(units: UnitCosts, users: number, transactionsPerInstanceSecond: number) {
+  const t = TRAFFIC;
+  const presses = users * t.pressesPerUser;
+  const issued = Math.min(t.tickets, users);
+  const perMinute: Record<ModelKind, number> = {
+    issued,
+    // Each keyed press is one key record: a ticket or a refusal, committed before it is answered.
+    soldOutKeyed: presses * t.keyedShare - issued * t.keyedShare,
+    // A keyed resend reaches another instance than its press's in a fleet: the database judges it.
+    repeat: 0,
+    soldOut: presses * (1 - t.keyedShare) - issued * (1 - t.keyedShare),
+    read: presses * t.readsPerPress,
+  };
+  const keyedResends = presses * t.keyedShare * t.resendsPerPress;
+  const unkeyedResends = presses * (1 - t.keyedShare) * t.resendsPerPress;
+  perMinute.soldOutKeyed += keyedResends;
+  perMinute.soldOut += unkeyedResends;
+  const peak = (n: number) => (n / 60) * t.peakToMean;
+  const sum = (resource: Resource) =>
+    (Object.keys(perMinute) as ModelKind[]).reduce(
+      (total, kind) => total + peak(perMinute[kind]) * units.perRequest[kind][resource],
+      0,
+    );
+  const requestsInMinute = Object.values(perMinute).reduce((a, b) => a + b, 0);
+  const serviceCores = sum('serviceCpuUs') / 1e6;
+  const instances = Math.max(1, Math.ceil(serviceCores / PLANNED_UTILISATION));
+  const keyRows = presses * t.keyedShare;
+  const keyRowsPeakPerSecond = peak(keyRows);
+  const database = databaseUnits(units);
+  // Keyed resends judged by the database (another instance than their press's) are key rows too.
+  const keyStoreCpuUs = peak(keyRows + keyedResends) * database.row;
+  const transactionsPerSecond = instances * transactionsPerInstanceSecond;
+  const databaseCpuUs =
+    keyStoreCpuUs +
+    peak(issued) * database.ticket +
+    transactionsPerSecond * database.transaction +
+    instances * REFRESHES_PER_SECOND * units.refreshDatabaseCpuUs;
+  const databaseCores = databaseCpuUs / 1e6;
+  const { insert, purge, vacuumAfterPurge } = units.keyStore;
+  const keyStoreCores = keyStoreCpuUs / 1e6;
+  return {
+    users,
+    requestsPerMinute: Math.round(requestsInMinute),
+    peakRequestsPerSecond: Math.round(peak(requestsInMinute)),
+    instances,
+    serviceCores: round2(serviceCores),
+    databaseCores: round2(databaseCores / PLANNED_UTILISATION),
+    transactionsPerSecond: Math.round(transactionsPerSecond),
+    /** Of the database's CPU in the busiest second, the key records' rows. */
+    keyStoreShareOfDatabase: round2(keyStoreCores / databaseCores),
+    walMbPerSecond: round2(sum('walBytes') / 1e6),
+    redisCores: round2(sum('redisCpuUs') / 1e6),
+    keyRows: Math.round(keyRows),
+    keyRowsPeakPerSecond: Math.round(keyRowsPeakPerSecond),
+    /** The busiest second's key rows against this machine's key store ceiling (the group commit's statement). */
+    keyRowsToCeiling: round2(keyRowsPeakPerSecond / insert.rowsPerSecond),
+    keyStoreDiskMb: Math.round((keyRows * insert.diskBytesPerRow) / 1e6),
+    /** The day's purge of those rows (DELETE in batches, then VACUUM): seconds on this machine, WAL. */
+    purgeSeconds: Math.round(
+      keyRows / purge.rowsPerSecond + keyRows / vacuumAfterPurge.rowsPerSecond,
+    ),
+    purgeDatabaseCpuSeconds: round2(
+      (keyRows * (purge.databaseCpuUsPerRow + vacuumAfterPurge.databaseCpuUsPerRow)) / 1e6,
+    ),
+    purgeWalMb: Math.round(
+      (keyRows * (purge.walBytesPerRow + vacuumAfterPurge.walBytesPerRow)) / 1e6,
+    ),
+  };
+}
+
+export const DROPS = [100_000, 1_000_000, 10_000_000];
