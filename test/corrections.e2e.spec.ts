@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { VIEW_FRESHNESS_MS } from '../src/events/event-views.cache';
-import { OPEN_NOW, all, createEvent, issue } from './support/fixtures';
+import { OPEN_NOW, all, createEvent, dailyCountsOf, issue } from './support/fixtures';
 import { servicesOnFreshDatabase } from './support/service-fixture';
 import { STUCK_AFTER_MS, ServiceProcess, waitUntil } from './support/service-process';
 import { snapshotDatabase } from './support/snapshot';
@@ -173,13 +173,8 @@ describe('correcting an event (PATCH)', () => {
       t.clock.set('2026-03-10T15:00:00Z'); // 00:00 KST
       await patch(event.eventKey, { dailyLimit: null }).expect(200);
       await all([5, 6, 7, 8, 9].map((userId) => issue(t.url, event.eventKey, userId).expect(201)));
-      const days = await t
-        .db('eventDailyCounts')
-        .join('events', 'events.id', 'eventDailyCounts.eventId')
-        .where('events.eventKey', event.eventKey)
-        .orderBy('kstDay')
-        .select('eventDailyCounts.issuedCount', 'eventDailyCounts.dailyLimit');
-      expect(days).toEqual([
+      const days = await dailyCountsOf(t.db, event.eventKey);
+      expect(days.map(({ issuedCount, dailyLimit }) => ({ issuedCount, dailyLimit }))).toEqual([
         { issuedCount: 4, dailyLimit: 4 },
         { issuedCount: 5, dailyLimit: null },
       ]);

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { startTestApp, TestApp } from './support/test-app';
-import { createEvent, issue } from './support/fixtures';
+import { createEvent, dailyCountsOf, issue } from './support/fixtures';
 
 // 00:00:00 KST on 2026-03-11 is 15:00:00 UTC on 2026-03-10.
 const LAST_SECOND_OF_DAY = '2026-03-10T14:59:59Z';
@@ -36,13 +36,8 @@ describe('the KST service day', () => {
     expect(capped.body.message).toBe('오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.');
     expect(await today()).toBe(2);
 
-    const days = await t
-      .db('eventDailyCounts')
-      .join('events', 'events.id', 'eventDailyCounts.eventId')
-      .where('events.eventKey', event.eventKey)
-      .orderBy('kstDay')
-      .select('kstDay', 'eventDailyCounts.issuedCount');
-    expect(days.map((d: { issuedCount: number }) => d.issuedCount)).toEqual([2, 2]);
+    const days = await dailyCountsOf(t.db, event.eventKey);
+    expect(days.map((d) => d.issuedCount)).toEqual([2, 2]);
     const byDay = await t
       .db('tickets')
       .join('events', 'events.id', 'tickets.eventId')

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import request from 'supertest';
 
 let sequence = 0;
@@ -35,4 +36,16 @@ export function issue(url: string, eventKey: string, userId: unknown, key?: stri
 /** Resolves when every promise has settled, failing on the first rejection (all requests still run). */
 export async function all<T>(promises: Array<Promise<T>>): Promise<T[]> {
   return Promise.all(promises);
+}
+
+/** An event's daily count rows, in KST-day order, as the database holds them. */
+export function dailyCountsOf(
+  db: Knex,
+  eventKey: string,
+): Promise<Array<{ kstDay: string; issuedCount: number; dailyLimit: number | null }>> {
+  return db('eventDailyCounts')
+    .join('events', 'events.id', 'eventDailyCounts.eventId')
+    .where('events.eventKey', eventKey)
+    .orderBy('kstDay')
+    .select('kstDay', 'eventDailyCounts.issuedCount', 'eventDailyCounts.dailyLimit');
 }
