@@ -183,15 +183,18 @@ const DATABASE_UP: Case[] = [
   {
     name: 'an eventKey over 100 characters',
     routes: ROUTES.filter((route) => route.keyed),
-    send: (route, { port }) =>
-      rawRequest(
+    send: (route, { port }) => {
+      // One body, so Content-Length is its length (valid() differs each call: a random userId).
+      const body = route.valid ? JSON.stringify(route.valid()) : '';
+      return rawRequest(
         port,
         requestLines(route, route.path('k'.repeat(101)), randomUUID(), [
           'Content-Type: application/json',
-          `Content-Length: ${Buffer.byteLength(JSON.stringify(route.valid?.() ?? {}))}`,
+          `Content-Length: ${Buffer.byteLength(body)}`,
         ]),
-        route.valid ? JSON.stringify(route.valid()) : '',
-      ),
+        body,
+      );
+    },
     status: 400,
     message: () => 'eventKey은(는) 100자 이하여야 합니다.',
     reason: () => 'validation:eventKey',
