@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import request from 'supertest';
-import { fingerprintOf } from '../src/idempotency/idempotency-rules';
+import type { Knex } from 'knex';
+import { KNEX } from '../src/database/database.module';
+import { claimTiming, fingerprintOf } from '../src/idempotency/idempotency-rules';
+import { IdempotencyRepository, toStoredResponse } from '../src/idempotency/idempotency.repository';
 import { startTestApp, TestApp } from './support/test-app';
 import { createEvent, eventBody, issue } from './support/fixtures';
 import { snapshotDatabase } from './support/snapshot';
@@ -311,6 +314,43 @@ describe('Idempotency-Key', () => {
     t.clock.advance(24 * 60 * 60 * 1000 + 1000);
     expect(await purger.purgeExpired()).toBeGreaterThanOrEqual(2);
     expect(await t.db('idempotencyKeys').whereIn('idempotencyKey', [k, other])).toHaveLength(0);
+  });
+
+  it("the group commit's statement stores the fresh keys and reads back exactly the records already there", async () => {
+    const repository = t.app.get(IdempotencyRepository);
+    const knex = t.app.get<Knex>(KNEX);
+    const answer = (k: string, userId: number) => ({
+      request: {
+        key: k,
+        fingerprint: fingerprintOf(
+          'POST',
+          '/events/:eventKey/tickets',
+          { eventKey: 'e' },
+          { userId },
+        ),
+      },
+      response: toStoredResponse({ status: 409, body: { userId } }),
+      timing: claimTiming(t.clock.now(), { ttlSeconds: 60 }),
+    });
+    const [a, b, c, d] = [key(), key(), key(), key()];
+
+    const fresh = await repository.insertAnswers(knex, [answer(a, 1), answer(b, 2)]);
+    expect(fresh).toEqual({ inserted: new Set([a, b]), existing: [] });
+
+    const mixed = await repository.insertAnswers(knex, [
+      answer(c, 3),
+      answer(a, 9),
+      answer(d, 4),
+      answer(b, 2),
+    ]);
+    expect(mixed.inserted).toEqual(new Set([c, d]));
+    const read = mixed.existing.map((r) => [r.idempotencyKey, r.responseBody, r.requestHash]);
+    expect(read.sort()).toEqual(
+      [
+        [a, '{"userId":1}', answer(a, 1).request.fingerprint.requestHash],
+        [b, '{"userId":2}', answer(b, 2).request.fingerprint.requestHash],
+      ].sort(),
+    );
   });
 
   describe('a request that died mid-flight', () => {

@@ -94,7 +94,10 @@ export class AnswerGroupCommit {
         records.set(request.key, answeredRecord(request, response, timing.expiresAt));
       }
     }
-    for (const record of existing) records.set(record.idempotencyKey, record);
+    // A key stored here keeps its new record: the snapshot may still show one a purge deleted meanwhile.
+    for (const record of existing) {
+      if (!inserted.has(record.idempotencyKey)) records.set(record.idempotencyKey, record);
+    }
     // Committed by another transaction while this statement waited on it: read it with a fresh snapshot.
     const unseen = written.filter(({ request }) => !records.has(request.key));
     if (unseen.length > 0) {
