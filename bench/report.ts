@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import scenario from '../loadtest/scenario.json';
 import { DROPS, TRAFFIC, UnitCosts, databaseUnits, sizeDrop } from './capacity-model';
-import { CAPACITY, CapacityRun, MODEL_KINDS } from './scenarios/capacity';
+import { CAPACITY, CapacityRun, KeyStoreCosts, MODEL_KINDS } from './scenarios/capacity';
 import { CPU_PHASES, CpuRun } from './scenarios/cpu';
 import { FairnessRun, reportFairness } from './scenarios/fairness';
 import type { PeerRun } from './scenarios/peer';
@@ -24,6 +24,8 @@ export interface Measured {
   peer: PeerRun[];
   fairness: FairnessRun[];
   capacity: CapacityRun[];
+  /** `--only key-store`'s runs. */
+  keyStore: KeyStoreCosts[];
   midnight?: Awaited<ReturnType<typeof runMidnightScenario>>;
 }
 
@@ -37,6 +39,7 @@ export function report(
     peer,
     fairness,
     capacity,
+    keyStore,
     midnight,
   }: Measured,
 ) {
@@ -276,6 +279,7 @@ export function report(
   reportCpu(cpu, rows, output, unexplainedRow);
   invariantsOk &&= reportFairness(fairness, rows, output);
   invariantsOk &&= reportCapacity(capacity, rows, output);
+  reportKeyStore(keyStore, rows, output);
 
   const width = Math.max(...rows.map(([name]) => name.length));
   console.log('\nGolden Ticket benchmark');
@@ -509,7 +513,6 @@ function reportCapacity(
       invariants,
     },
   };
-  const { insert, purge, vacuumAfterPurge, rows: keyRows } = units.keyStore;
   rows.push(
     [
       `capacity: unit costs (median of ${runs.length})`,
@@ -531,18 +534,12 @@ function reportCapacity(
         )
         .join('; '),
     ],
-    [
-      `  key store: ${keyRows} rows in groups of ${CAPACITY.group}`,
-      `${insert.rowsPerSecond} rows/s · ${insert.databaseCpuUsPerRow} µs · ${insert.walBytesPerRow} B WAL · ${insert.diskBytesPerRow} B on disk per row`,
-    ],
+    keyStoreRow(units.keyStore),
     [
       `  PostgreSQL µs: a key row · a ticket beside it · a transaction`,
       `${databaseUnits(units).row} · ${round2(databaseUnits(units).ticket)} · ${databaseUnits(units).transaction}  (statements of ${CAPACITY.smallGroup} rows: ${units.keyStore.smallGroups.databaseCpuUsPerRow} µs a row, ${units.keyStore.smallGroups.rowsPerSecond} rows/s)`,
     ],
-    [
-      '  purge (DELETE batches) · VACUUM after it',
-      `${purge.rowsPerSecond} rows/s, ${purge.databaseCpuUsPerRow} µs, ${purge.walBytesPerRow} B WAL per row · ${vacuumAfterPurge.rowsPerSecond} rows/s, ${vacuumAfterPurge.databaseCpuUsPerRow} µs, ${vacuumAfterPurge.walBytesPerRow} B WAL per row`,
-    ],
+    purgeRow(units.keyStore),
     [
       '  memory per held event · per remembered key',
       `${units.memory.bytesPerHeldEvent} B · ${units.memory.bytesPerRememberedKey} B`,
@@ -566,4 +563,42 @@ function reportCapacity(
   );
   if (!invariants) rows.push(['  scale-out invariants', 'BROKEN']);
   return invariants;
+}
+
+function keyStoreRow({ rows, insert }: KeyStoreCosts): [string, string] {
+  return [
+    `  key store: ${rows} rows in groups of ${CAPACITY.group}`,
+    `${insert.rowsPerSecond} rows/s · ${insert.databaseCpuUsPerRow} µs · ${insert.walBytesPerRow} B WAL · ${insert.diskBytesPerRow} B on disk per row`,
+  ];
+}
+
+function purgeRow({ purge, vacuumAfterPurge }: KeyStoreCosts): [string, string] {
+  return [
+    '  purge (DELETE batches) · VACUUM after it',
+    `${purge.rowsPerSecond} rows/s, ${purge.databaseCpuUsPerRow} µs, ${purge.walBytesPerRow} B WAL per row · ${vacuumAfterPurge.rowsPerSecond} rows/s, ${vacuumAfterPurge.databaseCpuUsPerRow} µs, ${vacuumAfterPurge.walBytesPerRow} B WAL per row`,
+  ];
+}
+
+/** `--only key-store`: the key store's costs, medians of the runs, and each run's row cost. */
+function reportKeyStore(
+  runs: KeyStoreCosts[],
+  rows: Array<[string, string]>,
+  output: Record<string, unknown>,
+): void {
+  if (runs.length === 0) return;
+  const costs: KeyStoreCosts = medianOfShape(runs);
+  output.keyStore = { ...costs, perRun: runs };
+  rows.push(
+    [`key store (median of ${runs.length})`, 'PostgreSQL alone, a database of its own'],
+    keyStoreRow(costs),
+    [
+      '  each run: µs · B WAL a row',
+      runs.map((r) => `${r.insert.databaseCpuUsPerRow} · ${r.insert.walBytesPerRow}`).join('; '),
+    ],
+    [
+      `  statements of ${CAPACITY.smallGroup} rows · a statement beside its rows`,
+      `${costs.smallGroups.databaseCpuUsPerRow} µs a row, ${costs.smallGroups.rowsPerSecond} rows/s · ${costs.databaseCpuUsPerStatement} µs`,
+    ],
+    purgeRow(costs),
+  );
 }

@@ -1,5 +1,5 @@
 /**
- * `[BENCH_PORT=3390] npm run bench [-- --runs 3] [-- --only surge|scale-out|reads|cpu|peer|fairness|capacity] [-- --node PATH] [-- --cpu-prof DIR]`:
+ * `[BENCH_PORT=3390] npm run bench [-- --runs 3] [-- --only surge|scale-out|reads|cpu|peer|fairness|capacity|key-store] [-- --node PATH] [-- --cpu-prof DIR]`:
  * the opening-second surge against the production build, side by side with this machine's HTTP and database
  * ceilings and with the peer (a Fastify + Redis Lua service) measured in the same run, then the invariants
  * checked in the database; the KST-midnight cap scenario; the scale-out scenario (the same kind of storm
@@ -8,7 +8,8 @@
  * CPU time per request by kind against the bare route; and fairness (first come, first served for a crowd
  * behind one address, with the default throttles); and, with `--only capacity`, the capacity model's unit
  * costs (service, Redis, PostgreSQL CPU and WAL per request kind, the key store, memory) and its check
- * against 1, 2 and 3 instances (docs/capacity.md). With several runs every figure is the median of
+ * against 1, 2 and 3 instances (docs/capacity.md); with `--only key-store`, the key store's part of them
+ * alone (the group commit's rows, their purge), on a database of its own. With several runs every figure is the median of
  * the runs. Prints one table and writes bench/results/latest.json. A benchmark, not a test: it asserts no
  * timing, but it fails loudly when an invariant is broken. The scenarios live in bench/scenarios/, what they
  * share in bench/service.ts and bench/support.ts, the table in bench/report.ts.
@@ -16,7 +17,7 @@
 import { rmSync } from 'node:fs';
 import scenario from '../loadtest/scenario.json';
 import { Measured, report } from './report';
-import { capacityRun } from './scenarios/capacity';
+import { capacityRun, keyStoreCosts } from './scenarios/capacity';
 import { cpuRun } from './scenarios/cpu';
 import { fairnessRun } from './scenarios/fairness';
 import { runMidnightScenario } from './scenarios/midnight';
@@ -24,7 +25,7 @@ import { peerRun } from './scenarios/peer';
 import { readsRun } from './scenarios/reads';
 import { scaleOutRun } from './scenarios/scale-out';
 import { surgeRun } from './scenarios/surge';
-import { databaseServer, freshDatabase, parseOptions } from './service';
+import { databaseServer, freshDatabase, migratedDatabase, parseOptions } from './service';
 import { scratch } from './support';
 
 async function main(): Promise<void> {
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
       peer: [],
       fairness: [],
       capacity: [],
+      keyStore: [],
     };
     for (let run = 1; run <= options.runs; run++) {
       const step = (what: string) => console.log(`\nrun ${run}/${options.runs}: ${what}`);
@@ -75,6 +77,10 @@ async function main(): Promise<void> {
       if (runs.has('capacity')) {
         step('capacity (unit costs, the key store, memory; the model against 1, 2, 3 instances)');
         measured.capacity.push(await capacityRun(serverUrl, options));
+      }
+      if (runs.has('key-store')) {
+        step("key store (the group commit's rows, their purge)");
+        measured.keyStore.push(await keyStoreCosts(await migratedDatabase(serverUrl)));
       }
     }
     // In this process, on the bench's own Node (it injects a clock into the app).

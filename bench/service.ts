@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import scenario from '../loadtest/scenario.json';
-import { buildKnexConfig } from '../src/database/knex-config';
+import { applyMigrations, buildKnexConfig } from '../src/database/knex-config';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { freePort } from '../test/support/embedded-server';
 import { redisServerInstalled, spawnRedisServer } from '../test/support/redis-server';
@@ -52,6 +52,7 @@ export const SCENARIOS = [
   'peer',
   'fairness',
   'capacity',
+  'key-store',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -82,11 +83,12 @@ export function parseOptions(argv: string[]): Options {
   return {
     runs,
     // The peer is part of the surge (back to back with it); `--only peer` runs it alone. The capacity
-    // model's unit costs and its check (a scale-out of its own) run with `--only capacity`.
+    // model's unit costs and its check (a scale-out of its own) run with `--only capacity`, its key store
+    // alone with `--only key-store`.
     scenarios: new Set(
       only
         ? [only as ScenarioName]
-        : SCENARIOS.filter((name) => name !== 'peer' && name !== 'capacity'),
+        : SCENARIOS.filter((name) => !['peer', 'capacity', 'key-store'].includes(name)),
     ),
     node,
     serviceNode: nodeVersion(node),
@@ -131,6 +133,18 @@ export async function freshDatabase(serverUrl: string): Promise<string> {
   await admin.destroy();
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** A fresh database with the service's schema, for a scenario that writes it without a service. */
+export async function migratedDatabase(serverUrl: string): Promise<string> {
+  const databaseUrl = await freshDatabase(serverUrl);
+  const knex = benchKnex(databaseUrl);
+  try {
+    await applyMigrations(knex);
+  } finally {
+    await knex.destroy();
+  }
+  return databaseUrl;
 }
 
 export function benchKnex(databaseUrl: string, poolMax = 4): Knex {
