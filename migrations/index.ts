@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as createEventsAndTickets from './20261125000100_create_events_and_tickets';
 import * as createIdempotencyKeys from './20261125000200_create_idempotency_keys';
 import * as scopeIdempotencyKeys from './20261126000100_scope_idempotency_keys';
+import * as purgeBySweep from './20261204000100_purge_by_sweep';
 
 type Migration = Knex.Migration;
 
@@ -13,6 +14,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261125000100_create_events_and_tickets', createEventsAndTickets],
   ['20261125000200_create_idempotency_keys', createIdempotencyKeys],
   ['20261126000100_scope_idempotency_keys', scopeIdempotencyKeys],
+  ['20261204000100_purge_by_sweep', purgeBySweep],
 ];
 
 /** The names of every migration, in order. */

@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import { KNEX } from '../src/database/database.module';
 import { claimTiming, fingerprintOf } from '../src/idempotency/idempotency-rules';
 import { IdempotencyRepository, toStoredResponse } from '../src/idempotency/idempotency.repository';
+import { IdempotencyPurger, SWEEP_BLOCKS } from '../src/idempotency/idempotency-purger';
 import { startTestApp, TestApp } from './support/test-app';
 import { createEvent, eventBody, issue } from './support/fixtures';
 import { snapshotDatabase } from './support/snapshot';
@@ -306,14 +307,62 @@ describe('Idempotency-Key', () => {
     expect(fresh.headers['idempotent-replayed']).toBeUndefined();
     expect(fresh.body.ticketId).toBe(first.body.ticketId);
 
-    const purger = t.app.get(
-      (await import('../src/idempotency/idempotency-purger')).IdempotencyPurger,
-    );
+    const purger = t.app.get(IdempotencyPurger);
     const other = key();
     await issue(t.url, event.eventKey, 2, other).expect(201);
     t.clock.advance(24 * 60 * 60 * 1000 + 1000);
     expect(await purger.purgeExpired()).toBeGreaterThanOrEqual(2);
     expect(await t.db('idempotencyKeys').whereIn('idempotencyKey', [k, other])).toHaveLength(0);
+  });
+
+  it('the purge sweeps every block range of the table and deletes exactly the expired keys', async () => {
+    const repository = t.app.get(IdempotencyRepository);
+    const knex = t.app.get<Knex>(KNEX);
+    const response = toStoredResponse({ status: 409, body: { statusCode: 409 } });
+    const rows = (n: number, ttlSeconds: number) =>
+      Array.from({ length: n }, () => ({
+        request: {
+          key: key(),
+          fingerprint: fingerprintOf('POST', '/events/:eventKey/tickets', { eventKey: 'e' }, {}),
+        },
+        response,
+        timing: claimTiming(t.clock.now(), { ttlSeconds }),
+      }));
+    // Interleaved, so both kinds lie in every block range.
+    const groups = Array.from({ length: 10 }, (_, i) => rows(400, i % 2 === 0 ? 60 : 3_600));
+    for (const group of groups) await repository.insertAnswers(knex, group);
+    expect(await repository.blocks(knex)).toBeGreaterThan(2 * SWEEP_BLOCKS);
+
+    t.clock.advance(120_000);
+    await t.app.get(IdempotencyPurger).purgeExpired();
+    const left = new Set(
+      (
+        await t
+          .db('idempotencyKeys')
+          .whereIn(
+            'idempotencyKey',
+            groups.flat().map(({ request }) => request.key),
+          )
+          .select('idempotencyKey')
+      ).map((row: { idempotencyKey: string }) => row.idempotencyKey),
+    );
+    groups.forEach((group, i) => {
+      for (const { request } of group) expect(left.has(request.key)).toBe(i % 2 === 1);
+    });
+  });
+
+  it('one sweep a purge interval for the whole fleet: the first to ask starts it', async () => {
+    const repository = t.app.get(IdempotencyRepository);
+    const knex = t.app.get<Knex>(KNEX);
+    await knex.raw("UPDATE idempotency_purge SET swept_at = '-infinity'");
+    const asked = await Promise.all(
+      Array.from({ length: 5 }, () => repository.startSweep(knex, 3_600)),
+    );
+    expect(asked.filter(Boolean)).toHaveLength(1);
+    expect(await repository.startSweep(knex, 3_600)).toBe(false);
+    // An interval later by the database's clock, the next one starts.
+    await knex.raw("UPDATE idempotency_purge SET swept_at = now() - interval '1 hour'");
+    expect(await repository.startSweep(knex, 3_600)).toBe(true);
   });
 
   it("the group commit's statement stores the fresh keys and reads back exactly the records already there", async () => {

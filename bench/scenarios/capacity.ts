@@ -9,7 +9,8 @@
  *   for one event and for every held one;
  * - the key store: rows/s of the group commit's statement (IdempotencyRepository.insertAnswers) from as many
  *   connections as the pool, its CPU and WAL per row, its bytes on disk per row; then the purge of those rows
- *   once expired (IdempotencyPurger.purgeExpired, its batches of DELETE) and the VACUUM that the deletes owe;
+ *   once expired (IdempotencyPurger.purgeExpired, its sweep of DELETE statements) and the VACUUM that the
+ *   deletes owe, and a sweep that finds nothing expired (what each purge interval costs while keys live);
  * - memory: the service's RSS growth per held event (read once each) and per remembered key (a fresh keyed
  *   refusal each).
  */
@@ -364,6 +365,11 @@ export async function keyStoreCosts(databaseUrl: string) {
     const perRowSmall = small.databaseCpuUs / smallRows;
     const perStatement =
       (perRowSmall - perRowLarge) / (1 / CAPACITY.smallGroup - 1 / CAPACITY.group);
+    // A sweep that finds nothing expired: what each purge interval costs while the keys live.
+    const live = await keyCount(knex);
+    const { cost: sweep } = await withDatabaseCost(knex, () =>
+      new IdempotencyPurger(knex, config, new FixedClock(at), repository).purgeExpired(),
+    );
     const expired = new Date(at.getTime() + (config.idempotency.ttlSeconds + 1) * 1000);
     const purger = new IdempotencyPurger(knex, config, new FixedClock(expired), repository);
     const { result: purged, cost: purge } = await withDatabaseCost(knex, () =>
@@ -384,6 +390,8 @@ export async function keyStoreCosts(databaseUrl: string) {
       /** PostgreSQL's CPU per row beside its statement's, and per statement (a commit) beside its rows. */
       databaseCpuUsPerRowAlone: round2(perRowLarge - perStatement / CAPACITY.group),
       databaseCpuUsPerStatement: round2(perStatement),
+      /** A sweep of the live keys (none expired), per key it passes. */
+      sweepOfLiveKeys: { ...perRow(sweep, live), keys: live },
       purge: { ...perRow(purge, purged), purged, batchSize: config.idempotency.purgeBatchSize },
       vacuumAfterPurge: perRow(vacuum, purged),
     };
@@ -391,6 +399,13 @@ export async function keyStoreCosts(databaseUrl: string) {
     await pool.destroy();
     await knex.destroy();
   }
+}
+
+async function keyCount(knex: Knex): Promise<number> {
+  const { rows } = await knex.raw<{ rows: Array<{ n: string }> }>(
+    'SELECT count(*) AS n FROM idempotency_keys',
+  );
+  return Number(rows[0].n);
 }
 
 async function tableBytes(knex: Knex): Promise<number> {

@@ -204,13 +204,43 @@ export class IdempotencyRepository {
       .where({ idempotencyKey: claim.key, lockToken: claim.token });
   }
 
-  /** Deletes up to `batchSize` expired keys; returns how many went. */
-  async purgeExpired(db: Knex, now: Date, batchSize: number): Promise<number> {
+  /**
+   * Starts the fleet's sweep of this purge interval: true for the one caller whose statement finds the last
+   * sweep started at least `intervalSeconds` ago (by the database's clock, which every instance shares).
+   */
+  async startSweep(db: Knex, intervalSeconds: number): Promise<boolean> {
+    const started = await db.raw<{ rowCount: number }>(
+      `UPDATE idempotency_purge SET swept_at = now()
+        WHERE swept_at <= now() - make_interval(secs => ?)`,
+      [intervalSeconds],
+    );
+    return started.rowCount === 1;
+  }
+
+  /** The key table's length in blocks: where a sweep ends. */
+  async blocks(db: Knex): Promise<number> {
+    const { rows } = await db.raw<{ rows: Array<{ blocks: string }> }>(
+      `SELECT pg_relation_size('idempotency_keys') / current_setting('block_size')::int AS blocks`,
+    );
+    return Number(rows[0].blocks);
+  }
+
+  /**
+   * Deletes up to `batchSize` keys expired by `now` in the table's blocks [from, to) (a TID range scan:
+   * no index), skipping rows another transaction holds; returns how many went.
+   */
+  async purgeExpired(
+    db: Knex,
+    now: Date,
+    { from, to }: { from: number; to: number },
+    batchSize: number,
+  ): Promise<number> {
     const result = await db.raw<{ rowCount: number }>(
-      `DELETE FROM idempotency_keys WHERE idempotency_key IN (
-         SELECT idempotency_key FROM idempotency_keys WHERE expires_at <= ?
-         ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
-      [now, batchSize],
+      `DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+         SELECT ctid FROM idempotency_keys
+          WHERE ctid >= ?::tid AND ctid < ?::tid AND expires_at <= ?
+          LIMIT ? FOR UPDATE SKIP LOCKED))`,
+      [`(${from},0)`, `(${to},0)`, now, batchSize],
     );
     return result.rowCount;
   }
