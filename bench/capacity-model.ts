@@ -136,8 +136,6 @@ export const TRAFFIC = {
 const PLANNED_UTILISATION = 0.7;
 /** Event-view refreshes per second per instance while its events are read (REREAD_AFTER_MS = 500). */
 const REFRESHES_PER_SECOND = 2;
-/** The purge's sweeps that pass a key record while it lives: its 24 h over the 60 s purge interval (the defaults). */
-const SWEEPS_PER_LIFETIME = (24 * 60 * 60) / 60;
 
 /**
  * What a drop of `users` needs in its busiest second, and the day's key records. `transactionsPerInstanceSecond`:
@@ -212,7 +210,10 @@ export function sizeDrop(units: UnitCosts, users: number, transactionsPerInstanc
     ),
     /** The sweeps that pass those rows while they live: one a purge interval, the fleet's. */
     sweepsDatabaseCpuSeconds: round2(
-      (keyRows * units.keyStore.sweepOfLiveKeys.databaseCpuUsPerRow * SWEEPS_PER_LIFETIME) / 1e6,
+      (keyRows *
+        units.keyStore.sweepOfLiveKeys.databaseCpuUsPerRow *
+        units.keyStore.sweepsPerLifetime) /
+        1e6,
     ),
   };
 }

@@ -325,10 +325,13 @@ export async function keyStoreCosts(databaseUrl: string) {
     });
     const at = new Date();
     let written = 0;
+    let groupsWritten = 0;
     /** `rows` new keys as the group commit writes them, `size` to a statement, from POOL_MAX connections. */
     const insertRows = (rows: number, size: number) => {
-      const groups = Array.from({ length: Math.ceil(rows / size) }, () =>
-        Array.from({ length: size }, () => {
+      const groups = Array.from({ length: Math.ceil(rows / size) }, () => {
+        // A group's answers share their moment, a millisecond after the group before (within a second).
+        const timing = claimTiming(new Date(at.getTime() + groupsWritten++), config.idempotency);
+        return Array.from({ length: size }, () => {
           const n = written++;
           return {
             // As apps send them: a random UUID a key, a SHA-256 a request.
@@ -341,10 +344,10 @@ export async function keyStoreCosts(databaseUrl: string) {
               },
             },
             response,
-            timing: claimTiming(at, config.idempotency),
+            timing,
           };
-        }),
-      );
+        });
+      });
       return withDatabaseCost(knex, () =>
         Promise.all(
           Array.from({ length: POOL_MAX }, async () => {
@@ -370,7 +373,9 @@ export async function keyStoreCosts(databaseUrl: string) {
     const { cost: sweep } = await withDatabaseCost(knex, () =>
       new IdempotencyPurger(knex, config, new FixedClock(at), repository).purgeExpired(),
     );
-    const expired = new Date(at.getTime() + (config.idempotency.ttlSeconds + 1) * 1000);
+    const expired = new Date(
+      at.getTime() + groupsWritten + (config.idempotency.ttlSeconds + 1) * 1000,
+    );
     const purger = new IdempotencyPurger(knex, config, new FixedClock(expired), repository);
     const { result: purged, cost: purge } = await withDatabaseCost(knex, () =>
       purger.purgeExpired(),
@@ -390,8 +395,9 @@ export async function keyStoreCosts(databaseUrl: string) {
       /** PostgreSQL's CPU per row beside its statement's, and per statement (a commit) beside its rows. */
       databaseCpuUsPerRowAlone: round2(perRowLarge - perStatement / CAPACITY.group),
       databaseCpuUsPerStatement: round2(perStatement),
-      /** A sweep of the live keys (none expired), per key it passes. */
+      /** A sweep of the live keys (none expired), per key it passes; the sweeps that pass a key in its life. */
       sweepOfLiveKeys: { ...perRow(sweep, live), keys: live },
+      sweepsPerLifetime: config.idempotency.ttlSeconds / config.idempotency.purgeIntervalSeconds,
       purge: { ...perRow(purge, purged), purged, batchSize: config.idempotency.purgeBatchSize },
       vacuumAfterPurge: perRow(vacuum, purged),
     };

@@ -188,7 +188,12 @@ const schema = Joi.object({
     .min(1)
     .default(24 * 60 * 60),
   IDEMPOTENCY_LOCK_TIMEOUT_SECONDS: Joi.number().integer().min(1).default(30),
-  IDEMPOTENCY_PURGE_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
+  // A sweep reads the whole key table: hourly, a drop's keys are passed 24 times in their lifetime, and
+  // an expired one stays at most an hour (judge() treats it as absent meanwhile).
+  IDEMPOTENCY_PURGE_INTERVAL_SECONDS: Joi.number()
+    .integer()
+    .min(1)
+    .default(60 * 60),
   IDEMPOTENCY_PURGE_BATCH_SIZE: Joi.number().integer().min(1).default(1_000),
   IDEMPOTENCY_MEMORY_KEYS: Joi.number().integer().min(0).default(50_000),
 

@@ -15,6 +15,9 @@ import { IdempotencyRepository } from './idempotency.repository';
 /** Blocks a purge statement scans (512 KiB, about a thousand key records). */
 export const SWEEP_BLOCKS = 64;
 
+/** How often each instance asks whether the fleet's sweep is due: a sweep starts at most this late. */
+const SWEEP_DUE_CHECK_MS = 60_000;
+
 /**
  * Deletes expired keys by sweeping the key table in block ranges, one short statement each (SKIP LOCKED), so
  * purging never holds a lock that issuance waits on and needs no index that every key record would write.
@@ -37,17 +40,20 @@ export class IdempotencyPurger implements OnApplicationBootstrap, OnApplicationS
 
   onApplicationBootstrap(): void {
     const { purgeIntervalSeconds } = this.config.idempotency;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.repository
-        .startSweep(this.knex, purgeIntervalSeconds)
-        .then((started) => (started ? this.purgeExpired() : 0))
-        .catch((error: unknown) => {
-          this.logger.warn({ err: error }, 'purge of expired idempotency keys failed');
-          return 0;
-        })
-        .finally(() => (this.running = undefined));
-    }, purgeIntervalSeconds * 1000);
+    this.timer = setInterval(
+      () => {
+        if (this.running) return;
+        this.running = this.repository
+          .startSweep(this.knex, purgeIntervalSeconds)
+          .then((started) => (started ? this.purgeExpired() : 0))
+          .catch((error: unknown) => {
+            this.logger.warn({ err: error }, 'purge of expired idempotency keys failed');
+            return 0;
+          })
+          .finally(() => (this.running = undefined));
+      },
+      Math.min(SWEEP_DUE_CHECK_MS, purgeIntervalSeconds * 1000),
+    );
     this.timer.unref();
   }
 
