@@ -134,7 +134,7 @@ export class IdempotencyRepository {
    *
    * The records are read back only when some key was not stored: a key this statement's snapshot sees
    * conflicts, so when every key went in there is nothing to read, and the usual group (fresh keys) skips
-   * an index probe per key (≈ 15 % of the statement's CPU, `bench/scenarios/capacity.ts`'s key store).
+   * an index probe per key (≈ 10 % of its CPU a row, `npm run bench -- --only key-store`).
    */
   async insertAnswers(
     db: Knex,
