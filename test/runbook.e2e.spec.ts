@@ -96,7 +96,7 @@ describe('the drop runbook, pasted', () => {
       '',
     ]);
     expect(psql[1].split('\n')[0]).toBe('kst_day issued_count daily_limit');
-    expect(psql[2].split('\n')[0]).toBe('expired kept oldest');
+    expect(psql[2].split('\n')[0]).toBe('expired kept oldest last_sweep');
     expect(Number(psql[2].split('\n')[1].split(' ')[1])).toBeGreaterThanOrEqual(1);
   });
 });
