@@ -39,16 +39,47 @@ export function machineBusyUs(): number {
   return ticksToUs(user + nice + system + irq + softirq + steal);
 }
 
-/** The PostgreSQL server's CPU time so far: the postmaster with what it reaped, and its live children. */
-function serverCpuUs(postmaster: number): number {
-  let total = ownCpuUs(statFields(postmaster)!, true);
+/** What a server process is, from its title ("postgres: walwriter", "postgres: user db 127.0.0.1(5432) idle"). */
+function processKind(pid: number): string {
+  try {
+    const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+    if (/\(\d+\)|\[local\]/.test(title)) return 'backends';
+    return title.replace(/^postgres:\s*/, '').replace(/\s.*$/, '') || 'other';
+  } catch {
+    return 'other';
+  }
+}
+
+/**
+ * The PostgreSQL server's CPU time so far: the postmaster with what it reaped (exited backends and
+ * autovacuum workers), and its live children, by kind of process.
+ */
+function serverCpuUs(postmaster: number): Record<string, number> {
+  const fields = statFields(postmaster)!;
+  const byKind: Record<string, number> = {
+    postmaster: ownCpuUs(fields, false),
+    exited: ownCpuUs(fields, true) - ownCpuUs(fields, false),
+  };
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const fields = statFields(Number(entry));
-    // fields[1] is field 4, the parent's pid.
-    if (fields && Number(fields[1]) === postmaster) total += ownCpuUs(fields, false);
+    const child = statFields(Number(entry));
+    // child[1] is field 4, the parent's pid.
+    if (!child || Number(child[1]) !== postmaster) continue;
+    const kind = processKind(Number(entry));
+    byKind[kind] = (byKind[kind] ?? 0) + ownCpuUs(child, false);
   }
-  return total;
+  return byKind;
+}
+
+const sum = (byKind: Record<string, number>) => Object.values(byKind).reduce((a, b) => a + b, 0);
+
+/** What each kind of process spent between two readings (a kind that ended meanwhile went to `exited`). */
+function spentByKind(before: Record<string, number>, after: Record<string, number>) {
+  return Object.fromEntries(
+    Object.keys(after)
+      .map((kind): [string, number] => [kind, after[kind] - (before[kind] ?? 0)])
+      .filter(([, us]) => us > 0),
+  );
 }
 
 /** The postmaster of the server `knex` talks to: the parent of the backend serving it. */
@@ -86,6 +117,8 @@ export interface PhaseCost {
   durationMs: number;
   /** PostgreSQL's CPU time, every process of the server. */
   databaseCpuUs: number;
+  /** The same by kind of process: backends, walwriter, checkpointer, autovacuum, exited, postmaster… */
+  databaseCpuUsByProcess: Record<string, number>;
   /** WAL written (pg_wal_lsn_diff of pg_current_wal_lsn() after and before). */
   walBytes: number;
   /** The bench's children that exited meanwhile: the load client of a load. */
@@ -136,7 +169,8 @@ export async function withDatabaseCost<T>(
     result,
     cost: {
       durationMs: after.at - before.at,
-      databaseCpuUs: after.database - before.database,
+      databaseCpuUs: sum(after.database) - sum(before.database),
+      databaseCpuUsByProcess: spentByKind(before.database, after.database),
       walBytes: Number(rows[0].bytes),
       clientCpuUs: after.client - before.client,
       benchCpuUs: after.bench.user + after.bench.system - before.bench.user - before.bench.system,
