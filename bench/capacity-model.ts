@@ -22,14 +22,14 @@ type Mix = Storm['mix'];
 
 /**
  * What each kind of a storm's requests costs, as a kind measured alone: a keyed copy is replayed from memory
- * by one instance (its original's); on several, it lands on another and costs the database what a keyed
- * refusal does (its insert finds the key and reads it back). An unkeyed copy answered with the user's
+ * by one instance (its original's); on several, it lands on another, which judges it through the database
+ * (its insert finds the original's record and reads it back). An unkeyed copy answered with the user's
  * ticket costs what an issue does (it goes through a batch).
  */
 function unitOf(kind: keyof Mix, instances: number): ModelKind {
   if (kind === 'issued' || kind === 'unkeyedTicket') return 'issued';
   if (kind === 'keyedRefusal') return 'soldOutKeyed';
-  if (kind === 'keyedCopy') return instances === 1 ? 'repeat' : 'soldOutKeyed';
+  if (kind === 'keyedCopy') return instances === 1 ? 'repeat' : 'copyElsewhere';
   return 'soldOut';
 }
 
@@ -43,24 +43,32 @@ function predictedTotal(units: UnitCosts, mix: Mix, instances: number, resource:
 }
 
 /**
- * PostgreSQL's CPU as rows and transactions: a key row (the key store's, alone), a ticket beside its key row
- * (a phase of tickets, less its key rows and its transactions), a transaction (a group commit's statement
- * or an issuance batch) beside its rows.
+ * PostgreSQL's CPU as rows and transactions: a key row (the key store's, alone), a copy judged by the
+ * database (a key row plus what a copy costs beyond a fresh key in the same group commits: the conflict
+ * and the read-back), a ticket beside its key row (a phase of tickets, less its key rows and its
+ * transactions), a transaction (a group commit's statement or an issuance batch) beside its rows.
  */
 export function databaseUnits(units: UnitCosts) {
   const { databaseCpuUsPerRowAlone: row, databaseCpuUsPerStatement: transaction } = units.keyStore;
+  const { copyElsewhere, soldOutKeyed } = units.perRequest;
+  const copy = row + Math.max(0, copyElsewhere.databaseCpuUs - soldOutKeyed.databaseCpuUs);
   const issued = units.issuedBatches;
   const ticket = (issued.databaseCpuUs - issued.transactions * transaction) / issued.requests - row;
-  return { row, ticket, transaction };
+  return { row, copy, ticket, transaction };
 }
 
 /** PostgreSQL's CPU for a storm: its key rows, its tickets, its transactions (as counted). */
 function predictedDatabaseCpuUs(units: UnitCosts, storm: Storm): number {
-  const { row, ticket, transaction } = databaseUnits(units);
+  const { row, copy, ticket, transaction } = databaseUnits(units);
   const { mix, instances } = storm;
   // A keyed copy on another instance than its original's is judged by the database (an insert that finds it).
-  const keyRows = mix.issued + mix.keyedRefusal + (instances > 1 ? mix.keyedCopy : 0);
-  return keyRows * row + mix.issued * ticket + (storm.cost.transactions ?? 0) * transaction;
+  const copies = instances > 1 ? mix.keyedCopy : 0;
+  return (
+    (mix.issued + mix.keyedRefusal) * row +
+    copies * copy +
+    mix.issued * ticket +
+    (storm.cost.transactions ?? 0) * transaction
+  );
 }
 
 /**
@@ -149,15 +157,12 @@ export function sizeDrop(units: UnitCosts, users: number, transactionsPerInstanc
     issued,
     // Each keyed press is one key record: a ticket or a refusal, committed before it is answered.
     soldOutKeyed: presses * t.keyedShare - issued * t.keyedShare,
-    // A keyed resend reaches another instance than its press's in a fleet: the database judges it.
     repeat: 0,
-    soldOut: presses * (1 - t.keyedShare) - issued * (1 - t.keyedShare),
+    // A keyed resend reaches another instance than its press's in a fleet: the database judges it.
+    copyElsewhere: presses * t.keyedShare * t.resendsPerPress,
+    soldOut: presses * (1 - t.keyedShare) * (1 + t.resendsPerPress) - issued * (1 - t.keyedShare),
     read: presses * t.readsPerPress,
   };
-  const keyedResends = presses * t.keyedShare * t.resendsPerPress;
-  const unkeyedResends = presses * (1 - t.keyedShare) * t.resendsPerPress;
-  perMinute.soldOutKeyed += keyedResends;
-  perMinute.soldOut += unkeyedResends;
   const peak = (n: number) => (n / 60) * t.peakToMean;
   const sum = (resource: Resource) =>
     (Object.keys(perMinute) as ModelKind[]).reduce(
@@ -170,8 +175,9 @@ export function sizeDrop(units: UnitCosts, users: number, transactionsPerInstanc
   const keyRows = presses * t.keyedShare;
   const keyRowsPeakPerSecond = peak(keyRows);
   const database = databaseUnits(units);
-  // Keyed resends judged by the database (another instance than their press's) are key rows too.
-  const keyStoreCpuUs = peak(keyRows + keyedResends) * database.row;
+  // Keyed resends judged by the database (another instance than their press's) cost it a copy each.
+  const keyStoreCpuUs =
+    peak(keyRows) * database.row + peak(perMinute.copyElsewhere) * database.copy;
   const transactionsPerSecond = instances * transactionsPerInstanceSecond;
   const databaseCpuUs =
     keyStoreCpuUs +

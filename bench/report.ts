@@ -535,10 +535,7 @@ function reportCapacity(
         .join('; '),
     ],
     keyStoreRow(units.keyStore),
-    [
-      `  PostgreSQL µs: a key row · a ticket beside it · a transaction`,
-      `${databaseUnits(units).row} · ${round2(databaseUnits(units).ticket)} · ${databaseUnits(units).transaction}  (statements of ${CAPACITY.smallGroup} rows: ${units.keyStore.smallGroups.databaseCpuUsPerRow} µs a row, ${units.keyStore.smallGroups.rowsPerSecond} rows/s)`,
-    ],
+    databaseUnitsRow(units),
     purgeRow(units.keyStore),
     [
       '  memory per held event · per remembered key',
@@ -563,6 +560,15 @@ function reportCapacity(
   );
   if (!invariants) rows.push(['  scale-out invariants', 'BROKEN']);
   return invariants;
+}
+
+function databaseUnitsRow(units: UnitCosts): [string, string] {
+  const { row, copy, ticket, transaction } = databaseUnits(units);
+  const small = units.keyStore.smallGroups;
+  return [
+    `  PostgreSQL µs: a key row · a copy judged by it · a ticket beside it · a transaction`,
+    `${row} · ${round2(copy)} · ${round2(ticket)} · ${transaction}  (statements of ${CAPACITY.smallGroup} rows: ${small.databaseCpuUsPerRow} µs a row, ${small.rowsPerSecond} rows/s)`,
+  ];
 }
 
 function keyStoreRow({ rows, insert }: KeyStoreCosts): [string, string] {

@@ -3,8 +3,8 @@
  * storms of 1, 2 and 3 instances run right after:
  *
  * - per request kind (cpu.ts's kinds, the service with the bench's Redis for its throttles, as scale-out runs
- *   it): the service's CPU, Redis's CPU, PostgreSQL's CPU (every process of the server) and WAL bytes, and the
- *   load client's CPU;
+ *   it, and a second instance for the keyed copies it judges through the database): the service's CPU,
+ *   Redis's CPU, PostgreSQL's CPU (every process of the server) and WAL bytes, and the load client's CPU;
  * - per event-view refresh: the query that re-reads the held events (EventsRepository.readWithDayCounts),
  *   for one event and for every held one;
  * - the key store: rows/s of the group commit's statement (IdempotencyRepository.insertAnswers) from as many
@@ -42,7 +42,15 @@ import {
   startBenchRedis,
 } from '../service';
 import { round2, withCpu } from '../support';
-import { CPU_PHASES, Kind, serviceKinds, soldOutEvent, ticketRequests } from './cpu';
+import {
+  CPU_PHASES,
+  Kind,
+  PRIMER,
+  serviceKinds,
+  soldOut,
+  soldOutEvent,
+  ticketRequests,
+} from './cpu';
 import { scaleOutRun } from './scale-out';
 
 export const CAPACITY = {
@@ -61,8 +69,19 @@ export const CAPACITY = {
   check: { users: 24_000, warmUpStorms: 1 },
 };
 
-/** The kinds whose unit costs the model takes (cpu.ts's, liveness aside). */
-export const MODEL_KINDS = ['soldOut', 'soldOutKeyed', 'repeat', 'issued', 'read'] as const;
+/**
+ * The kinds whose unit costs the model takes: cpu.ts's (liveness aside), a keyed copy sent to another
+ * instance than its original's (`copyElsewhere`: it does not remember the key, so its insert finds the
+ * original's record and reads it back) and an event-page read.
+ */
+export const MODEL_KINDS = [
+  'soldOut',
+  'soldOutKeyed',
+  'repeat',
+  'copyElsewhere',
+  'issued',
+  'read',
+] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 export type CapacityRun = Awaited<ReturnType<typeof capacityRun>>;
@@ -74,13 +93,21 @@ export async function capacityRun(serverUrl: string, options: Options) {
     const own = 'url' in redis ? redis : undefined;
     if (own) cleanup.push(() => own.stop());
     const env = own ? { REDIS_URL: own.url, THROTTLE_KEY_PREFIX: `capacity-${Date.now()}` } : {};
-    const { service, kinds } = await serviceKinds(serverUrl, nodeOptions(options), cleanup, env);
-    const pids = [service.pids[0], ...(own ? [own.pid] : [])];
+    const { service, kinds } = await serviceKinds(serverUrl, nodeOptions(options), cleanup, env, 2);
+    const redisPids = own ? [own.pid] : [];
+    // The fresh keys of each round's keyed phase again, on the second instance (measured there).
+    await warmSecondInstance(service);
+    kinds.copyElsewhere = {
+      load: kinds.soldOut.load,
+      pids: [service.pids[1]],
+      plan: (round) => kinds.soldOutKeyed.plan(round).map((request) => ({ ...request, target: 1 })),
+      expected: soldOut,
+    };
     // An event page, as users read it between their presses (answered from the held view).
     const readEvent = await createEvent(service.url, 'capacity-read', 100);
     kinds.read = {
       load: kinds.soldOut.load,
-      pids,
+      pids: kinds.soldOut.pids,
       plan: () =>
         Array.from({ length: CPU_PHASES.cheap / CPU_PHASES.rounds }, () => ({
           method: 'GET',
@@ -92,7 +119,7 @@ export async function capacityRun(serverUrl: string, options: Options) {
     // Remembered keys first, below IDEMPOTENCY_MEMORY_KEYS (past it the oldest go); held events last (while
     // held, the reads' refreshes re-read them all).
     const bytesPerRememberedKey = await rememberedKeyBytes(service);
-    const perRequest = logged('per request', await requestCosts(service, kinds, pids));
+    const perRequest = logged('per request', await requestCosts(service, kinds, redisPids));
     const issuedBatches = logged('issued, transactions counted', await issuedTransactions(service));
     const memory = logged('memory', {
       bytesPerHeldEvent: await heldEventBytes(service),
@@ -124,6 +151,23 @@ export async function capacityRun(serverUrl: string, options: Options) {
   }
 }
 
+/**
+ * The second instance as warm as the first (JIT, a full pool): fresh keyed refusals of its own, then copies
+ * of the first instance's.
+ */
+async function warmSecondInstance(service: BenchService) {
+  const load = serviceLoad(service);
+  const onSecond = (plan: PlannedRequest[]) => plan.map((request) => ({ ...request, target: 1 }));
+  const eventKey = await soldOutEvent(service.url, 'capacity-second', load);
+  await load(
+    'capacity-second-fresh',
+    onSecond(ticketRequests(eventKey, 2, PRIMER, `${eventKey}-a`)),
+  );
+  const originals = ticketRequests(eventKey, 2 + PRIMER, PRIMER, `${eventKey}-b`);
+  await load('capacity-second-originals', originals);
+  await load('capacity-second-copies', onSecond(originals));
+}
+
 function logged<T>(what: string, value: T): T {
   console.log(`capacity: ${what}: ${JSON.stringify(value)}`);
   return value;
@@ -139,10 +183,11 @@ export interface RequestCost {
   requests: number;
 }
 
+/** Each kind's instance with Redis (`redisPids`, the bench's own). */
 async function requestCosts(
   service: BenchService,
   kinds: Record<string, Kind>,
-  pids: number[],
+  redisPids: number[],
 ): Promise<Record<ModelKind, RequestCost>> {
   const totals = Object.fromEntries(
     MODEL_KINDS.map((name) => [name, { cpu: [0, 0], database: 0, wal: 0, client: 0, requests: 0 }]),
@@ -155,7 +200,7 @@ async function requestCosts(
         result: { cpuUs },
         cost,
       } = await withDatabaseCost(service.knex, () =>
-        withCpu(pids, async () => {
+        withCpu([kind.pids[0], ...redisPids], async () => {
           await kind.load(`capacity-${name}`, plan, scenario.connections);
           // What the phase left behind (a last group commit, the WAL writer's flush) is the phase's cost.
           await new Promise((resolve) => setTimeout(resolve, 250));

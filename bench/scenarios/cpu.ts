@@ -44,7 +44,7 @@ import { peerUrl, startPeer } from './peer';
 /** Requests of each kind over the rounds: the cheap kinds, and the issued one (each issues a ticket). */
 export const CPU_PHASES = { cheap: 30_000, issued: 9_000, rounds: 3 };
 /** Unmeasured requests of each sold-out kind before the rounds (the warm-up storm has few of them). */
-const PRIMER = 2_000;
+export const PRIMER = 2_000;
 /** A phase ends this long after its last answer (idle costs ≈ 1 % of a core: ≈ 0.1 µs a request). */
 const SETTLE_MS = 250;
 
@@ -164,7 +164,8 @@ async function measureInRounds(kinds: Record<string, Kind>): Promise<Record<stri
   );
 }
 
-const soldOut = (status: number, message: string | null) => status === 409 && message === SOLD_OUT;
+export const soldOut = (status: number, message: string | null) =>
+  status === 409 && message === SOLD_OUT;
 const issued = (status: number) => status === 201;
 
 /** Ticket requests of users `from`…, one each, with a fresh key per request when `keyPrefix` is given. */
@@ -195,16 +196,21 @@ export async function soldOutEvent(baseUrl: string, name: string, load: Load): P
   return eventKey;
 }
 
-/** The service (with `env`), warmed up and primed, with its kinds; how much CPU it spends idle. */
+/**
+ * The service (with `env`; `instances` processes on its database, the kinds on the first), warmed up and
+ * primed, with its kinds; how much CPU it spends idle.
+ */
 export async function serviceKinds(
   serverUrl: string,
   node: NodeOptions,
   cleanup: Array<() => Promise<unknown>>,
   env: NodeJS.ProcessEnv = {},
+  instances = 1,
 ) {
   const service: BenchService = await startBenchService(serverUrl, {
     node,
     env,
+    instances,
     warmUp: { name: 'cpu-warm-up' },
   });
   cleanup.push(() => service.close());
