@@ -3,7 +3,7 @@
  * drop needs, and checked against the scale-out storms run on this machine.
  */
 import { availableParallelism } from 'node:os';
-import type { KeyStoreCosts, ModelKind, RequestCost } from './scenarios/capacity';
+import type { KeyStoreCosts, ModelKind, RequestCost, SharedCoreCost } from './scenarios/capacity';
 import type { ScaleOutRun } from './scenarios/scale-out';
 import { round2 } from './support';
 
@@ -15,6 +15,8 @@ export interface UnitCosts {
   refreshDatabaseCpuUs: number;
   keyStore: KeyStoreCosts;
   memory: { bytesPerHeldEvent: number; bytesPerRememberedKey: number };
+  /** The same requests on 1, 2 and 3 instances at once, sharing this machine's cores. */
+  sharedCores: SharedCoreCost[];
 }
 
 type Storm = ScaleOutRun['byInstances'][number];
@@ -43,13 +45,19 @@ function predictedTotal(units: UnitCosts, mix: Mix, instances: number, resource:
 }
 
 /**
- * PostgreSQL's CPU as rows and transactions: a key row (the key store's, alone), a copy judged by the
- * database (a key row plus what a copy costs beyond a fresh key in the same group commits: the conflict
- * and the read-back), a ticket beside its key row (a phase of tickets, less its key rows and its
- * transactions), a transaction (a group commit's statement or an issuance batch) beside its rows.
+ * PostgreSQL's CPU as rows and transactions: a transaction (a group commit's statement or an issuance
+ * batch) beside its rows, from the key store's own measurement; a key row as the service writes it (its
+ * fresh keyed refusals on one instance, less their writing transactions, counted), else the key store's
+ * alone; a copy judged by the database (a key row plus what a copy costs beyond a fresh key in the same
+ * group commits: the conflict and the read-back); a ticket beside its key row (a phase of tickets, less
+ * its key rows and its transactions).
  */
 export function databaseUnits(units: UnitCosts) {
-  const { databaseCpuUsPerRowAlone: row, databaseCpuUsPerStatement: transaction } = units.keyStore;
+  const { databaseCpuUsPerStatement: transaction } = units.keyStore;
+  const alone = units.sharedCores.find((cost) => cost.instances === 1);
+  const row = alone
+    ? alone.databaseCpuUs - (alone.transactions * transaction) / alone.requests
+    : units.keyStore.databaseCpuUsPerRowAlone;
   const { copyElsewhere, soldOutKeyed } = units.perRequest;
   const copy = row + Math.max(0, copyElsewhere.databaseCpuUs - soldOutKeyed.databaseCpuUs);
   const issued = units.issuedBatches;
@@ -72,17 +80,44 @@ function predictedDatabaseCpuUs(units: UnitCosts, storm: Storm): number {
 }
 
 /**
+ * How much more CPU a request costs when `instances` share this machine's cores than when one runs (1 for
+ * one): the instances' and the load client's CPU as measured, PostgreSQL's beyond what its rows and its
+ * writing transactions (counted) cost by the units, so that more, smaller group commits are not counted twice.
+ */
+export function sharingFactors(units: UnitCosts, instances: number) {
+  const { row, transaction } = databaseUnits(units);
+  const at = (n: number) => units.sharedCores.find((cost) => cost.instances === n);
+  const shared = at(instances);
+  const alone = at(1);
+  if (!shared || !alone) return { service: 1, database: 1, client: 1 };
+  const databaseExcess = (cost: SharedCoreCost) =>
+    (cost.databaseCpuUs * cost.requests) / (cost.requests * row + cost.transactions * transaction);
+  return {
+    service: shared.serviceCpuUs / alone.serviceCpuUs,
+    database: databaseExcess(shared) / databaseExcess(alone),
+    client: shared.clientCpuUs / alone.clientCpuUs,
+  };
+}
+
+/**
  * The model's prediction for one scale-out storm against what it measured. Throughput is bounded by each
  * instance (one event loop: at most one core, `instances` × 10⁶ / its µs per request) and by the machine
  * (the cores the neighbours left, measured over the storm, shared by everything a request costs: the
  * instances, Redis, PostgreSQL, the load client). PostgreSQL's CPU is predicted from the storm's rows and
  * its transactions as counted (the one figure taken from the storm itself, with the neighbours' cores).
+ * Each CPU figure is scaled by what sharing the cores with as many instances costs (sharingFactors).
  */
 export function checkModel(units: UnitCosts, storm: Storm) {
   const { instances, requests, cost } = storm;
-  const total = (resource: Resource) => predictedTotal(units, storm.mix, instances, resource);
+  const sharing = sharingFactors(units, instances);
+  const scale: Partial<Record<Resource, number>> = {
+    serviceCpuUs: sharing.service,
+    clientCpuUs: sharing.client,
+  };
+  const total = (resource: Resource) =>
+    predictedTotal(units, storm.mix, instances, resource) * (scale[resource] ?? 1);
   const perRequest = (resource: Resource) => total(resource) / requests;
-  const databaseCpuUs = predictedDatabaseCpuUs(units, storm);
+  const databaseCpuUs = predictedDatabaseCpuUs(units, storm) * sharing.database;
   const ours =
     cost.serviceCpuUs + cost.redisCpuUs + cost.databaseCpuUs + cost.clientCpuUs + cost.benchCpuUs;
   const neighbourCores = Math.max(0, (cost.machineBusyUs - ours) / (cost.durationMs * 1000));
@@ -106,6 +141,11 @@ export function checkModel(units: UnitCosts, storm: Storm) {
     instances,
     bound: instanceBound < machineBound ? 'instances' : 'machine',
     neighbourCores: round2(neighbourCores),
+    sharing: {
+      service: round2(sharing.service),
+      database: round2(sharing.database),
+      client: round2(sharing.client),
+    },
     predictedRps,
     measuredRps: storm.requestsPerSecond,
     transactions: cost.transactions,

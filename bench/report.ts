@@ -477,6 +477,9 @@ function medianOfShape<T>(values: T[]): T {
   const [first] = values;
   if (typeof first === 'number') return median(values as number[]) as T;
   if (first === null || typeof first !== 'object') return first;
+  if (Array.isArray(first)) {
+    return first.map((_, i) => medianOfShape(values.map((value) => (value as unknown[])[i]))) as T;
+  }
   return Object.fromEntries(
     Object.keys(first).map((key) => [
       key,
@@ -538,16 +541,25 @@ function reportCapacity(
     databaseUnitsRow(units),
     purgeRow(units.keyStore),
     [
+      '  sharing the cores: 1 · 2 · 3 instances at once',
+      units.sharedCores
+        .map(
+          (c) =>
+            `${c.serviceCpuUs} µs service, ${c.databaseCpuUs} µs PostgreSQL (${c.transactions} transactions), ${c.clientCpuUs} µs client`,
+        )
+        .join(' · '),
+    ],
+    [
       '  memory per held event · per remembered key',
       `${units.memory.bytesPerHeldEvent} B · ${units.memory.bytesPerRememberedKey} B`,
     ],
     [
       'capacity: model vs scale-out (predicted ÷ measured)',
-      "instances: rps predicted/measured (bound, neighbours' cores) · PostgreSQL CPU · WAL · service CPU",
+      "instances: rps predicted/measured (bound, neighbours' cores) · PostgreSQL CPU · WAL · service CPU [sharing: service, PostgreSQL, client]",
     ],
     ...checks.map((c): [string, string] => [
       `  ${c.instances} instance${c.instances > 1 ? 's' : ''}`,
-      `${c.predictedRps}/${c.measuredRps} = ${c.checks.throughput} (${c.bound}, ${c.neighbourCores}) · ${c.checks.databaseCpu} (${c.transactions}) · ${c.checks.wal} · ${c.checks.serviceCpu}  ${c.within20Percent ? 'within ±20 %' : 'OUTSIDE ±20 %'}`,
+      `${c.predictedRps}/${c.measuredRps} = ${c.checks.throughput} (${c.bound}, ${c.neighbourCores}) · ${c.checks.databaseCpu} (${c.transactions}) · ${c.checks.wal} · ${c.checks.serviceCpu} [${c.sharing.service}, ${c.sharing.database}, ${c.sharing.client}]  ${c.within20Percent ? 'within ±20 %' : 'OUTSIDE ±20 %'}`,
     ]),
     [
       'capacity: drops (opening minute)',
@@ -566,8 +578,8 @@ function databaseUnitsRow(units: UnitCosts): [string, string] {
   const { row, copy, ticket, transaction } = databaseUnits(units);
   const small = units.keyStore.smallGroups;
   return [
-    `  PostgreSQL µs: a key row · a copy judged by it · a ticket beside it · a transaction`,
-    `${row} · ${round2(copy)} · ${round2(ticket)} · ${transaction}  (statements of ${CAPACITY.smallGroup} rows: ${small.databaseCpuUsPerRow} µs a row, ${small.rowsPerSecond} rows/s)`,
+    `  PostgreSQL µs: a key row (the service's) · a copy judged by it · a ticket beside it · a transaction`,
+    `${round2(row)} · ${round2(copy)} · ${round2(ticket)} · ${transaction}  (statements of ${CAPACITY.smallGroup} rows: ${small.databaseCpuUsPerRow} µs a row, ${small.rowsPerSecond} rows/s)`,
   ];
 }
 

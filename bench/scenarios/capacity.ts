@@ -67,6 +67,8 @@ export const CAPACITY = {
   smallGroup: 10,
   /** The model's check: users of each scale-out storm (4 × the scenario's), whole storms before it. */
   check: { users: 24_000, warmUpStorms: 1 },
+  /** The instances of the check's storms, each measured sharing the cores (sharedCoreCosts). */
+  sharedCores: [1, 2, 3],
 };
 
 /**
@@ -93,14 +95,20 @@ export async function capacityRun(serverUrl: string, options: Options) {
     const own = 'url' in redis ? redis : undefined;
     if (own) cleanup.push(() => own.stop());
     const env = own ? { REDIS_URL: own.url, THROTTLE_KEY_PREFIX: `capacity-${Date.now()}` } : {};
-    const { service, kinds } = await serviceKinds(serverUrl, nodeOptions(options), cleanup, env, 2);
+    const { service, kinds } = await serviceKinds(
+      serverUrl,
+      nodeOptions(options),
+      cleanup,
+      env,
+      Math.max(...CAPACITY.sharedCores),
+    );
     const redisPids = own ? [own.pid] : [];
+    await warmOtherInstances(service);
     // The fresh keys of each round's keyed phase again, on the second instance (measured there).
-    await warmSecondInstance(service);
     kinds.copyElsewhere = {
       load: kinds.soldOut.load,
       pids: [service.pids[1]],
-      plan: (round) => kinds.soldOutKeyed.plan(round).map((request) => ({ ...request, target: 1 })),
+      plan: (round) => onInstance(kinds.soldOutKeyed.plan(round), 1),
       expected: soldOut,
     };
     // An event page, as users read it between their presses (answered from the held view).
@@ -120,6 +128,7 @@ export async function capacityRun(serverUrl: string, options: Options) {
     // held, the reads' refreshes re-read them all).
     const bytesPerRememberedKey = await rememberedKeyBytes(service);
     const perRequest = logged('per request', await requestCosts(service, kinds, redisPids));
+    const sharedCores = logged('shared cores', await sharedCoreCosts(service));
     const issuedBatches = logged('issued, transactions counted', await issuedTransactions(service));
     const memory = logged('memory', {
       bytesPerHeldEvent: await heldEventBytes(service),
@@ -136,6 +145,7 @@ export async function capacityRun(serverUrl: string, options: Options) {
       refreshDatabaseCpuUs: refresh.oneEvent.databaseCpuUsPerRefresh,
       keyStore,
       memory,
+      sharedCores,
     };
     // Warm like the measured service (thousands of requests each, a full pool), storms of seconds.
     const scaleOut = await scaleOutRun(serverUrl, options, CAPACITY.check);
@@ -151,21 +161,101 @@ export async function capacityRun(serverUrl: string, options: Options) {
   }
 }
 
+const onInstance = (plan: PlannedRequest[], target: number) =>
+  plan.map((request) => ({ ...request, target }));
+
 /**
- * The second instance as warm as the first (JIT, a full pool): fresh keyed refusals of its own, then copies
- * of the first instance's.
+ * The other instances as warm as the first (JIT, a full pool): fresh keyed refusals of their own, then, on
+ * the second, copies of the first instance's.
  */
-async function warmSecondInstance(service: BenchService) {
+async function warmOtherInstances(service: BenchService) {
   const load = serviceLoad(service);
-  const onSecond = (plan: PlannedRequest[]) => plan.map((request) => ({ ...request, target: 1 }));
-  const eventKey = await soldOutEvent(service.url, 'capacity-second', load);
-  await load(
-    'capacity-second-fresh',
-    onSecond(ticketRequests(eventKey, 2, PRIMER, `${eventKey}-a`)),
-  );
-  const originals = ticketRequests(eventKey, 2 + PRIMER, PRIMER, `${eventKey}-b`);
+  const eventKey = await soldOutEvent(service.url, 'capacity-others', load);
+  for (let target = 1; target < service.pids.length; target++) {
+    const from = 2 + target * PRIMER;
+    await load(
+      `capacity-warm-${target}`,
+      onInstance(ticketRequests(eventKey, from, PRIMER, `${eventKey}-${target}`), target),
+    );
+  }
+  const originals = ticketRequests(eventKey, 2, PRIMER, `${eventKey}-originals`);
   await load('capacity-second-originals', originals);
-  await load('capacity-second-copies', onSecond(originals));
+  await load('capacity-second-copies', onInstance(originals, 1));
+}
+
+/** What n instances cost when they share this machine's cores (the model's check scales a storm by it). */
+export interface SharedCoreCost {
+  instances: number;
+  /** The instances' CPU µs per request, all of them. */
+  serviceCpuUs: number;
+  /** PostgreSQL's CPU µs per request, and the writing transactions (group commits) it committed. */
+  databaseCpuUs: number;
+  transactions: number;
+  clientCpuUs: number;
+  requests: number;
+}
+
+/**
+ * The same fresh keyed refusals spread over 1, 2 and 3 instances at once, interleaved over cpu.ts's rounds:
+ * on two cores, busy instances, PostgreSQL and the load client take turns, and each turn costs (caches,
+ * switches, fewer requests an event-loop turn), so a request costs more CPU the more processes share the
+ * cores. The model prices one instance on a core of its own (a drop's fleet) and checks storms of several
+ * on this machine, so it scales them by what this measures.
+ */
+async function sharedCoreCosts(service: BenchService): Promise<SharedCoreCost[]> {
+  const load = serviceLoad(service);
+  const eventKey = await soldOutEvent(service.url, 'capacity-shared', load);
+  const count = CPU_PHASES.cheap / CPU_PHASES.rounds;
+  const totals = CAPACITY.sharedCores.map((instances) => ({
+    instances,
+    service: 0,
+    database: 0,
+    transactions: 0,
+    client: 0,
+    requests: 0,
+  }));
+  let phase = 0;
+  for (let round = 0; round < CPU_PHASES.rounds; round++) {
+    for (const total of totals) {
+      const { instances } = total;
+      const from = 2 + phase++ * count;
+      const plan = ticketRequests(eventKey, from, count, `${eventKey}-k`).map((request, i) => ({
+        ...request,
+        target: i % instances,
+      }));
+      const xidBefore = await nextTransactionId(service.knex);
+      const {
+        result: { cpuUs },
+        cost,
+      } = await withDatabaseCost(service.knex, () =>
+        withCpu(service.pids.slice(0, instances), async () => {
+          await load(`capacity-shared-${instances}`, plan);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }),
+      );
+      total.service += cpuUs.reduce((a, b) => a + b, 0);
+      total.database += cost.databaseCpuUs;
+      total.transactions += (await nextTransactionId(service.knex)) - xidBefore;
+      total.client += cost.clientCpuUs;
+      total.requests += plan.length;
+    }
+  }
+  return totals.map((t) => ({
+    instances: t.instances,
+    serviceCpuUs: round2(t.service / t.requests),
+    databaseCpuUs: round2(t.database / t.requests),
+    transactions: t.transactions,
+    clientCpuUs: round2(t.client / t.requests),
+    requests: t.requests,
+  }));
+}
+
+/** The next transaction id PostgreSQL will assign: the writing transactions between two readings. */
+async function nextTransactionId(knex: Knex): Promise<number> {
+  const { rows } = await knex.raw<{ rows: Array<{ next: string }> }>(
+    'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS next',
+  );
+  return Number(rows[0].next);
 }
 
 function logged<T>(what: string, value: T): T {
@@ -219,7 +309,8 @@ async function requestCosts(
       name,
       {
         serviceCpuUs: Math.round(t.cpu[0] / t.requests),
-        redisCpuUs: Math.round(t.cpu[1] / t.requests),
+        // A fraction of a µs: Redis's CPU in 10 ms ticks over tens of thousands of requests.
+        redisCpuUs: Math.round((t.cpu[1] / t.requests) * 10) / 10,
         databaseCpuUs: Math.round(t.database / t.requests),
         walBytes: Math.round(t.wal / t.requests),
         clientCpuUs: Math.round(t.client / t.requests),
