@@ -404,55 +404,71 @@ describe('Idempotency-Key', () => {
     );
   });
 
-  it("the group commit's read-back stays an index lookup after its plan was made on an empty table", async () => {
-    // The statement is named: PostgreSQL keeps the generic plan it made at its sixth run. Made on a new,
-    // empty table, a join would be a hash join over a sequential scan of every key, run by every group
-    // that met a conflict until autoanalyze replans it.
-    const database = await createTestDatabase();
-    const knex = knexFactory(buildKnexConfig({ url: database.url, poolMin: 1, poolMax: 1 }));
-    try {
-      const repository = new IdempotencyRepository();
-      await knex.raw('ALTER TABLE idempotency_keys SET (autovacuum_enabled = false)');
-      const answer = (k: string) => ({
-        request: {
-          key: k,
-          fingerprint: fingerprintOf('POST', '/events/:eventKey/tickets', { eventKey: 'e' }, {}),
-        },
-        response: toStoredResponse({ status: 409, body: { k } }),
-        timing: claimTiming(t.clock.now(), { ttlSeconds: 60 }),
-      });
-      // Planned on the empty table (one connection, so one backend's cached plan).
-      const first = key();
-      for (let run = 0; run < 8; run++) {
-        await repository.insertAnswers(knex, [answer(run === 0 ? first : key())]);
-        await repository.insertAnswers(knex, [answer(first)]);
-      }
-      await knex.raw(
-        `INSERT INTO idempotency_keys (idempotency_key, method, path, request_hash, response_status,
+  it.each([
+    ['new and empty', false],
+    ['analyzed while small', true],
+  ])(
+    "the group commit's read-back stays an index lookup after its statement ran on a table %s",
+    async (_, analyzedSmall) => {
+      // The statement is named: a cached generic plan, made for the table as it was when first run, would
+      // scan every key (once a group, or once an answer) for each group that met a conflict, until the next
+      // autoanalyze replans it.
+      const database = await createTestDatabase();
+      const knex = knexFactory(buildKnexConfig({ url: database.url, poolMin: 1, poolMax: 1 }));
+      try {
+        const repository = new IdempotencyRepository();
+        await knex.raw('ALTER TABLE idempotency_keys SET (autovacuum_enabled = false)');
+        if (analyzedSmall) {
+          // As the first autoanalyze sees it: a few dozen rows.
+          await knex.raw(
+            `INSERT INTO idempotency_keys (idempotency_key, method, path, request_hash, response_status,
+                                         response_body, created_at, expires_at)
+           SELECT 'early-' || i, 'POST', '/p', 'h', 409, '{}', now(), now() + interval '1 hour'
+             FROM generate_series(1, 60) i`,
+          );
+          await knex.raw('ANALYZE idempotency_keys');
+        }
+        const answer = (k: string) => ({
+          request: {
+            key: k,
+            fingerprint: fingerprintOf('POST', '/events/:eventKey/tickets', { eventKey: 'e' }, {}),
+          },
+          response: toStoredResponse({ status: 409, body: { k } }),
+          timing: claimTiming(t.clock.now(), { ttlSeconds: 60 }),
+        });
+        // Planned on the empty table (one connection, so one backend's cached plan).
+        const first = key();
+        for (let run = 0; run < 8; run++) {
+          await repository.insertAnswers(knex, [answer(run === 0 ? first : key())]);
+          await repository.insertAnswers(knex, [answer(first)]);
+        }
+        await knex.raw(
+          `INSERT INTO idempotency_keys (idempotency_key, method, path, request_hash, response_status,
                                        response_body, created_at, expires_at)
          SELECT 'bulk-' || i, 'POST', '/p', 'h', 409, '{}', now(), now() + interval '1 hour'
            FROM generate_series(1, 20000) i`,
-      );
-      const seqScans = async () => {
-        await knex.raw('SELECT pg_stat_force_next_flush()');
-        const { rows } = await knex.raw<{ rows: Array<{ seq_scan: string }> }>(
-          "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'idempotency_keys'",
         );
-        return Number(rows[0].seq_scan);
-      };
-      const before = await seqScans();
-      const fresh = key();
-      const mixed = await repository.insertAnswers(knex, [answer(fresh), answer(first)]);
-      expect(mixed.inserted).toEqual(new Set([fresh]));
-      expect(mixed.existing.map((r) => [r.idempotencyKey, r.responseBody])).toEqual([
-        [first, JSON.stringify({ k: first })],
-      ]);
-      expect(await seqScans()).toBe(before);
-    } finally {
-      await knex.destroy();
-      await database.drop();
-    }
-  });
+        const seqScans = async () => {
+          await knex.raw('SELECT pg_stat_force_next_flush()');
+          const { rows } = await knex.raw<{ rows: Array<{ seq_scan: string }> }>(
+            "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'idempotency_keys'",
+          );
+          return Number(rows[0].seq_scan);
+        };
+        const before = await seqScans();
+        const fresh = key();
+        const mixed = await repository.insertAnswers(knex, [answer(fresh), answer(first)]);
+        expect(mixed.inserted).toEqual(new Set([fresh]));
+        expect(mixed.existing.map((r) => [r.idempotencyKey, r.responseBody])).toEqual([
+          [first, JSON.stringify({ k: first })],
+        ]);
+        expect(await seqScans()).toBe(before);
+      } finally {
+        await knex.destroy();
+        await database.drop();
+      }
+    },
+  );
 
   describe('a request that died mid-flight', () => {
     async function leaveClaim(k: string, eventKey: string, body: object, lockedAt: Date) {

@@ -41,8 +41,12 @@ export function buildKnexConfig(settings: KnexSettings): Knex.Config {
       // server then ends the session and releases what it held (advisory locks, an open transaction).
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
+      // Named statements are parsed once a connection but planned at every run, for the tables as they are:
+      // a cached generic plan is made for the table of its first runs (the key store's, empty or a few rows
+      // when a drop opens) and kept until autoanalyze, scanning every key meanwhile.
       options:
-        '-c TimeZone=UTC -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
+        '-c TimeZone=UTC -c plan_cache_mode=force_custom_plan ' +
+        '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
     } as Knex.PgConnectionConfig,
     pool: {
       min: settings.poolMin ?? 2,

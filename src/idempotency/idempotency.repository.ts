@@ -142,10 +142,10 @@ export class IdempotencyRepository {
    * conflicts, so when every key went in there is nothing to read, and the usual group (fresh keys) skips
    * an index probe per key (≈ 10 % of its CPU a row, `npm run bench -- --only key-store`).
    *
-   * The read-back is a lookup per answer (LATERAL … OFFSET 0), never a join the planner may choose: the
-   * statement is named, so PostgreSQL keeps a generic plan made on the table as it was at its sixth run, and
-   * on a new, empty table that plan is a hash join over a sequential scan of every key — kept until
-   * autoanalyze replans it, one full scan per group that met a conflict.
+   * The read-back is a lookup per answer (LATERAL … OFFSET 0), not a join, and the statement, though named,
+   * is planned at every run (plan_cache_mode, knex-config.ts): a plan cached from the table's first runs,
+   * empty or a few rows when a drop opens, would scan every key for each group that met a conflict, once a
+   * group as a join or once an answer as a lookup, until autoanalyze replanned it.
    */
   async insertAnswers(
     db: Knex,
